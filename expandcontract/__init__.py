@@ -1,0 +1,34 @@
+"""expandcontract: safe Alembic migrations for blue-green and canary deployments.
+
+Heavy modules (Alembic, SQLAlchemy, sqlglot) load only when they are needed, so importing
+the package and ``ec --help`` stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from expandcontract._version import __version__
+from expandcontract.errors import ExpandContractError
+
+if TYPE_CHECKING:
+    from expandcontract.lint.engine import lint
+    from expandcontract.lint.findings import Finding, Report
+
+__all__ = ["ExpandContractError", "Finding", "Report", "__version__", "lint", "rules"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "lint":
+        from expandcontract.lint.engine import lint
+
+        return lint
+    if name in ("Finding", "Report"):
+        from expandcontract.lint import findings
+
+        return getattr(findings, name)
+    if name == "rules":
+        from expandcontract.commands import rules
+
+        return rules
+    raise AttributeError(f"module 'expandcontract' has no attribute {name!r}")

@@ -1,0 +1,78 @@
+"""Analysis cache: the changes captured from a file, keyed by its content, the tool version,
+the dialect and the parser versions. Rules are cheap and always re-run, so configuration
+changes never need a cache flush."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import tempfile
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+from expandcontract._version import __version__
+from expandcontract.sql.changes import Change
+
+_FORMAT = 1
+
+
+@cache
+def _environment_key() -> str:
+    versions = []
+    for dist in ("sqlglot", "alembic", "sqlalchemy"):
+        try:
+            versions.append(metadata.version(dist))
+        except metadata.PackageNotFoundError:
+            versions.append("-")
+    return f"{_FORMAT}:{__version__}:{':'.join(versions)}"
+
+
+class AnalysisCache:
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+
+    @classmethod
+    def for_root(cls, root: Path, enabled: bool = True) -> AnalysisCache:
+        if not enabled:
+            return cls(None)
+        override = os.environ.get("EC_CACHE_DIR")
+        return cls(Path(override) if override else root / ".expandcontract_cache")
+
+    def key(self, content: bytes, dialect: str, kind: str) -> str:
+        digest = hashlib.sha256(content)
+        digest.update(f"\0{_environment_key()}\0{dialect}\0{kind}".encode())
+        return digest.hexdigest()
+
+    def get(self, key: str) -> list[Change] | None:
+        if self.directory is None:
+            return None
+        path = self.directory / key[:2] / f"{key}.pickle"
+        try:
+            with path.open("rb") as handle:
+                value = pickle.load(handle)
+        except FileNotFoundError:
+            return None
+        except Exception:  # noqa: BLE001 - a corrupt or foreign entry is a miss, never an error
+            return None
+        return value if isinstance(value, list) else None
+
+    def put(self, key: str, changes: list[Change]) -> None:
+        if self.directory is None:
+            return
+        folder = self.directory / key[:2]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            marker = self.directory / ".gitignore"
+            if not marker.exists():
+                marker.write_text("# created by expandcontract\n*\n", encoding="utf-8")
+            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump(changes, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, folder / f"{key}.pickle")
+        except OSError:
+            # A read-only checkout still lints; it just is not cached.
+            with contextlib.suppress(OSError, UnboundLocalError):
+                os.unlink(tmp)

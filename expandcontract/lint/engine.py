@@ -1,0 +1,374 @@
+"""The lint pipeline: load sources, capture changes (cached), run rules, classify, suppress."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from expandcontract.config import Settings, find_config, load_settings
+from expandcontract.dialects import normalize_dialect
+from expandcontract.errors import ConfigError, GitError
+from expandcontract.lint.cache import AnalysisCache
+from expandcontract.lint.context import ProjectFacts, UnitContext
+from expandcontract.lint.findings import Finding, Report, RevisionSummary, Severity, UnitPhase
+from expandcontract.lint.suppression import Suppression, python_suppressions, sql_declared_phase, sql_suppressions
+from expandcontract.migrations.loader import RevisionFile, Source, discover
+from expandcontract.rules import Hit, Rule, all_rules, resolve_selectors
+from expandcontract.sql import changes as c
+
+UNUSED_SUPPRESSION = "EC005"
+
+
+def lint(
+    paths: Sequence[str | os.PathLike[str]] = (),
+    *,
+    dialect: str | None = None,
+    config: str | os.PathLike[str] | None = None,
+    select: Sequence[str] | None = None,
+    ignore: Sequence[str] | None = None,
+    extend_select: Sequence[str] | None = None,
+    since: str | None = None,
+    use_cache: bool = True,
+    settings: Settings | None = None,
+) -> Report:
+    """Lint Alembic projects, versions directories or .sql files; the engine behind ``ec lint``.
+
+    Args:
+        paths: what to lint; default the current directory.
+        dialect: ``postgresql``, ``mysql`` or ``mariadb``; overrides the configuration.
+        config: a pyproject.toml or TOML file; default the nearest pyproject.toml with
+            ``[tool.expandcontract]``.
+        select, ignore, extend_select: rule codes, names or code prefixes; override the configuration.
+        since: a git ref; only revisions added or changed since it are reported.
+        use_cache: reuse captured analysis of unchanged files.
+        settings: ready-made settings (skips configuration discovery).
+
+    Raises:
+        ConfigError, ProjectNotFoundError, RevisionGraphError, GitError: bad input.
+    """
+    targets = [Path(p) for p in paths] or [Path.cwd()]
+    if settings is None:
+        config_path = Path(config) if config is not None else find_config(targets[0].resolve())
+        settings = load_settings(config_path)
+    if dialect is not None:
+        try:
+            settings = replace(settings, dialect=normalize_dialect(dialect))
+        except ValueError as error:
+            raise ConfigError(str(error), key="dialect") from None
+    if select is not None:
+        settings = replace(settings, select=tuple(select))
+    if ignore is not None:
+        settings = replace(settings, ignore=(*settings.ignore, *ignore))
+    if extend_select is not None:
+        settings = replace(settings, extend_select=(*settings.extend_select, *extend_select))
+    enabled = enabled_codes(settings)
+
+    sources = [discover(p) for p in targets]
+    changed = _changed_since(since, sources) if since else None
+    base = Path.cwd()
+    report = Report(dialect=settings.dialect, root=base)
+    for source in sources:
+        cache = AnalysisCache.for_root(source.root, use_cache)
+        _lint_source(source, settings, enabled, cache, changed, report, base)
+    report.findings.sort(key=lambda f: (f.file, f.line, f.code, f.message))
+    return report
+
+
+def enabled_codes(settings: Settings) -> set[str]:
+    rules = all_rules()
+    if settings.select:
+        codes = resolve_selectors(settings.select)
+    else:
+        codes = {r.code for r in rules if not r.opt_in}
+    codes |= resolve_selectors(settings.extend_select)
+    codes -= resolve_selectors(settings.ignore)
+    for code in settings.severity:
+        resolve_selectors([code])  # unknown codes in `severity` are an error too
+    return codes
+
+
+def _changed_since(ref: str, sources: list[Source]) -> set[Path]:
+    changed: set[Path] = set()
+    for root in {s.root for s in sources}:
+        try:
+            top = _git(root, "rev-parse", "--show-toplevel").strip()
+            _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+            names = _git(root, "diff", "--name-only", "--no-renames", ref, "--", ".")
+            names += _git(root, "ls-files", "--others", "--exclude-standard", "--full-name", ".")
+        except FileNotFoundError:
+            raise GitError(ref, "git is not installed") from None
+        for name in names.splitlines():
+            if name.strip():
+                changed.add((Path(top) / name.strip()).resolve())
+    return changed
+
+
+def _git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        detail = result.stderr.strip() or f"git {' '.join(args)} failed"
+        if "--verify" in args:
+            detail = f"unknown git ref ({detail or 'not found'})"
+        raise GitError(args[-1] if "--verify" in args else "HEAD", detail)
+    return result.stdout
+
+
+@dataclass
+class _Unit:
+    path: Path
+    revision: str | None
+    declared_phase: str | None
+    changes: list[c.Change]
+    suppressions: list[Suppression]
+
+
+def _lint_source(
+    source: Source,
+    settings: Settings,
+    enabled: set[str],
+    cache: AnalysisCache,
+    changed: set[Path] | None,
+    report: Report,
+    base: Path,
+) -> None:
+    facts = ProjectFacts()
+    target = settings.target
+    for rev in source.revisions:
+        unit = _revision_unit(rev, source, settings, cache)
+        _analyse(unit, settings, enabled, facts, report, base, reported=_reported(rev.path, source, changed))
+    for sql in source.sql_files:
+        text = sql.path.read_text(encoding="utf-8", errors="replace")
+        key = cache.key(text.encode(), target.dialect, "sql")
+        changes = cache.get(key)
+        if changes is None:
+            from expandcontract.sql.normalize import parse_sql
+
+            changes = parse_sql(text, target)
+            _assign_transactions(changes)
+            cache.put(key, changes)
+        phase = sql_declared_phase(text)
+        if phase not in (None, "expand", "contract"):
+            raise ConfigError(f"-- ec: phase={phase} must be expand or contract", path=sql.path, key="phase")
+        unit = _Unit(sql.path, None, phase, changes, sql_suppressions(changes))
+        _analyse(unit, settings, enabled, facts, report, base, reported=_reported(sql.path, source, changed))
+
+
+def _reported(path: Path, source: Source, changed: set[Path] | None) -> bool:
+    if source.only is not None and path.resolve() not in {p.resolve() for p in source.only}:
+        return False
+    return changed is None or path.resolve() in changed
+
+
+def _revision_unit(rev: RevisionFile, source: Source, settings: Settings, cache: AnalysisCache) -> _Unit:
+    content = rev.path.read_bytes()
+    target = settings.target
+    key = cache.key(content, target.dialect, "revision")
+    changes = cache.get(key)
+    if changes is None:
+        from expandcontract.migrations.capture import capture
+
+        changes = capture(rev, target, source.sys_path)
+        cache.put(key, changes)
+    text = content.decode("utf-8", errors="replace")
+    sql_changes = [ch for ch in changes if ch.source == "sql"]
+    suppressions = python_suppressions(text) + sql_suppressions(sql_changes)
+    return _Unit(rev.path, rev.revision, rev.declared_phase, changes, suppressions)
+
+
+def _assign_transactions(changes: list[c.Change]) -> None:
+    """In a .sql file, statements between BEGIN and COMMIT/ROLLBACK share a transaction."""
+    in_tx, segment = False, 0
+    for change in changes:
+        if isinstance(change, c.Transaction):
+            segment += 1
+            in_tx = change.verb == "BEGIN"
+        change.in_transaction, change.segment = in_tx, segment
+
+
+def _analyse(
+    unit: _Unit,
+    settings: Settings,
+    enabled: set[str],
+    facts: ProjectFacts,
+    report: Report,
+    base: Path,
+    *,
+    reported: bool,
+) -> None:
+    target = settings.target
+    ctx = UnitContext(
+        target=target,
+        settings=settings,
+        path=unit.path,
+        revision=unit.revision,
+        declared_phase=unit.declared_phase,
+        changes=unit.changes,
+        facts=facts,
+    )
+    rules = [r for r in all_rules() if r.applies_to(target.dialect)]
+    hits: list[tuple[Rule, Hit]] = []
+    for change in unit.changes:
+        for rule in rules:
+            for hit in rule.check(change, ctx):
+                hit.change = hit.change or change
+                hits.append((rule, hit))
+        ctx.observe(change)
+    _classify(ctx, hits)
+    for rule in rules:
+        for hit in rule.check_unit(ctx):
+            hits.append((rule, hit))
+    if not reported:
+        return
+    file = _display_path(unit.path, base)
+    report.revisions.append(RevisionSummary(unit.revision, file, unit.declared_phase, ctx.phase or "empty"))  # type: ignore[arg-type]
+    findings = _findings(hits, unit, settings, enabled, file)
+    report.findings.extend(findings)
+
+
+def _classify(ctx: UnitContext, hits: list[tuple[Rule, Hit]]) -> None:
+    contract = [hit.change for rule, hit in hits if rule.category == "contract" and rule.phase == "contract"]
+    contract_ids = {id(ch) for ch in contract if ch is not None}
+    ctx.contract_changes = _unique(ch for ch in contract if ch is not None)
+    ctx.expand_changes = [ch for ch in ctx.changes if ch.additive and id(ch) not in contract_ids]
+    unverified = any(isinstance(ch, (c.Unverified, c.RenderFailed)) for ch in ctx.changes)
+    phase: UnitPhase
+    if ctx.contract_changes and ctx.expand_changes:
+        phase = "mixed"
+    elif ctx.contract_changes:
+        phase = "contract"
+    elif unverified:
+        # What could not be read may hide a contract change.
+        phase = "unknown"
+    elif ctx.expand_changes:
+        phase = "expand"
+    else:
+        phase = "empty"
+    ctx.phase = phase
+
+
+def _unique(changes: Iterable[c.Change]) -> list[c.Change]:
+    seen: set[int] = set()
+    out = []
+    for ch in changes:
+        if id(ch) not in seen:
+            seen.add(id(ch))
+            out.append(ch)
+    return out
+
+
+def _findings(
+    hits: list[tuple[Rule, Hit]], unit: _Unit, settings: Settings, enabled: set[str], file: str
+) -> list[Finding]:
+    out: list[Finding] = []
+    seen: set[tuple[str, int, str]] = set()
+    by_code = {r.code: r for r in all_rules()}
+    for rule, hit in hits:
+        if rule.code not in enabled:
+            continue
+        change = hit.change
+        line = hit.line or (change.line if change else 1)
+        end_line = change.end_line if change else line
+        if _suppressed(unit.suppressions, rule, line, end_line):
+            continue
+        severity: Severity = hit.severity or settings.severity.get(rule.code) or settings.severity.get(
+            rule.name
+        ) or rule.severity
+        message = hit.message
+        if unit.declared_phase == "contract" and rule.category == "contract" and rule.phase == "contract" and (
+            rule.code not in ("EC003", "EC004")
+        ):
+            # The gate holds declared contract revisions until the old color is retired.
+            severity = "info"
+            message += " Declared contract: ec runs it only after the old color is retired."
+        key = (rule.code, line, message)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(
+            Finding(
+                code=rule.code,
+                name=rule.name,
+                severity=severity,
+                category=rule.category,
+                file=file,
+                line=line,
+                revision=unit.revision,
+                dialect=settings.dialect,
+                statement=change.statement if change else None,
+                message=message,
+                fix=hit.fix or rule.fix,
+            )
+        )
+    unused = by_code[UNUSED_SUPPRESSION]
+    if UNUSED_SUPPRESSION in enabled:
+        out.extend(_unused_suppressions(unit, unused, enabled, settings, file))
+    return out
+
+
+def _suppressed(suppressions: list[Suppression], rule: Rule, line: int, end_line: int) -> bool:
+    hit = False
+    for suppression in suppressions:
+        if not suppression.covers(line, end_line):
+            continue
+        selectors = suppression.selectors
+        if not selectors:
+            suppression.used.add("*")
+            hit = True
+            continue
+        for selector in selectors:
+            if selector.upper() == rule.code or selector.lower() == rule.name:
+                suppression.used.add(selector)
+                hit = True
+    return hit
+
+
+def _unused_suppressions(
+    unit: _Unit, rule: Rule, enabled: set[str], settings: Settings, file: str
+) -> list[Finding]:
+    out = []
+    for suppression in unit.suppressions:
+        unknown = []
+        unused = []
+        for selector in suppression.selectors:
+            try:
+                codes = resolve_selectors([selector])
+            except ConfigError:
+                unknown.append(selector)
+                continue
+            if selector not in suppression.used and codes & enabled:
+                unused.append(selector)
+        if not suppression.selectors and not suppression.used:
+            unused.append("all rules")
+        if not unused and not unknown:
+            continue
+        parts = []
+        if unused:
+            parts.append(f"suppresses nothing here ({', '.join(unused)})")
+        if unknown:
+            parts.append(f"names unknown rule(s) {', '.join(unknown)}")
+        out.append(
+            Finding(
+                code=rule.code,
+                name=rule.name,
+                severity=settings.severity.get(rule.code) or rule.severity,
+                category=rule.category,
+                file=file,
+                line=suppression.line,
+                revision=unit.revision,
+                dialect=settings.dialect,
+                statement=None,
+                message=f"Suppression comment {' and '.join(parts)}.",
+                fix=rule.fix,
+            )
+        )
+    return out
+
+
+def _display_path(path: Path, base: Path) -> str:
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()

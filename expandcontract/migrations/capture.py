@@ -1,0 +1,267 @@
+"""Offline capture of Alembic revisions: no database, no env.py.
+
+Each revision's ``upgrade()`` runs against an offline ``MigrationContext`` (``as_sql=True``)
+for the target dialect. Every Alembic operation is recorded as it is invoked, with the line of
+the revision file that issued it, the SQL Alembic renders for it, and whether it runs inside
+``autocommit_block()``. The operations are then normalised into ec's change records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from expandcontract.dialects import Target
+from expandcontract.migrations.loader import RevisionFile
+from expandcontract.sql import changes as c
+from expandcontract.sql.normalize import parse_sql
+
+
+@dataclass
+class RecordedOp:
+    op: Any
+    line: int
+    in_autocommit: bool
+    segment: int
+    sql: list[str] = field(default_factory=list)
+    batch: bool = False
+
+
+class _Recorder(io.StringIO):
+    """Output buffer for the offline context: attributes each rendered statement to its op."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = str(path)
+        self.ops: list[RecordedOp] = []
+        self.current: RecordedOp | None = None
+        self.depth = 0
+        self.in_autocommit = False
+        self.segment = 0
+
+    def write(self, text: str) -> int:
+        statement = text.strip().rstrip(";").strip()
+        if not statement or statement.upper() in ("BEGIN", "COMMIT"):
+            return len(text)
+        if self.current is not None:
+            self.current.sql.append(statement)
+        elif self._in_batch_flush():
+            batch_ops = [e for e in self.ops if e.batch]
+            if batch_ops:
+                batch_ops[-1].sql.append(statement)
+        else:
+            # SQL sent through op.get_bind().execute(): offline it reaches this buffer without
+            # an operation, and it must be linted like op.execute().
+            self.ops.append(RecordedOp(None, self.caller_line(), self.in_autocommit, self.segment, [statement]))
+        return len(text)
+
+    def caller_line(self) -> int:
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename == self.path:
+                return frame.f_lineno
+            frame = frame.f_back  # type: ignore[assignment]
+        return 1
+
+    @staticmethod
+    def _in_batch_flush() -> bool:
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_name == "flush" and frame.f_code.co_filename.endswith(("batch.py",)):
+                return True
+            frame = frame.f_back  # type: ignore[assignment]
+        return False
+
+
+_active: _Recorder | None = None
+
+
+@contextlib.contextmanager
+def _recording(recorder: _Recorder) -> Iterator[None]:
+    """Route every Operations.invoke (plain and batch) through the recorder while capturing."""
+    from alembic.operations.base import AbstractOperations
+
+    global _active
+    original = AbstractOperations.invoke
+
+    def invoke(self: Any, operation: Any) -> Any:
+        rec = _active
+        if rec is None or rec.depth:
+            return original(self, operation)
+        entry = RecordedOp(operation, rec.caller_line(), rec.in_autocommit, rec.segment)
+        entry.batch = type(self).__name__ == "BatchOperations"
+        rec.ops.append(entry)
+        rec.current, rec.depth = entry, 1
+        try:
+            return original(self, operation)
+        finally:
+            rec.current, rec.depth = None, 0
+
+    _active = recorder
+    AbstractOperations.invoke = invoke  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        AbstractOperations.invoke = original  # type: ignore[method-assign]
+        _active = None
+
+
+def _offline_context(target: Target, recorder: _Recorder) -> Any:
+    from alembic.runtime.migration import MigrationContext
+
+    ctx = MigrationContext.configure(
+        dialect_name=target.alembic_dialect,
+        opts={"as_sql": True, "output_buffer": recorder, "literal_binds": True},
+    )
+    original = ctx.autocommit_block
+
+    @contextlib.contextmanager
+    def autocommit_block() -> Iterator[None]:
+        recorder.segment += 1
+        recorder.in_autocommit = True
+        try:
+            with original():
+                yield
+        finally:
+            recorder.in_autocommit = False
+            recorder.segment += 1
+
+    ctx.autocommit_block = autocommit_block  # type: ignore[method-assign]
+    return ctx
+
+
+class RenderError(Exception):
+    def __init__(self, reason: str, line: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+def capture(rev: RevisionFile, target: Target, sys_path: list[Path]) -> list[c.Change]:
+    """Changes made by ``rev``'s upgrade() on ``target``; a revision that cannot run offline
+    yields one :class:`RenderFailed` change (with what it did before failing)."""
+    from alembic.operations import Operations
+
+    recorder = _Recorder(rev.path)
+    added = [str(p) for p in sys_path if str(p) not in sys.path]
+    sys.path[:0] = added
+    try:
+        module = _load_module(rev.path)
+        upgrade = getattr(module, "upgrade", None)
+        if upgrade is None:
+            raise RenderError("the revision has no upgrade() function", 1)
+        ctx = _offline_context(target, recorder)
+        operations = Operations(ctx)
+        operations._install_proxy()
+        try:
+            with _recording(recorder):
+                upgrade()
+        finally:
+            operations._remove_proxy()
+    except RenderError as error:
+        return [*_changes(recorder, target), c.RenderFailed(reason=error.reason, line=error.line)]
+    except Exception as error:  # noqa: BLE001 - any failure of user code becomes a finding
+        line = _error_line(error, rev.path)
+        reason = _explain(error)
+        return [*_changes(recorder, target), c.RenderFailed(reason=reason, line=line)]
+    finally:
+        for p in added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(p)
+    return _changes(recorder, target)
+
+
+def _load_module(path: Path) -> Any:
+    name = f"_ec_revision_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise RenderError("cannot load the revision module", 1)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise RenderError(f"syntax error: {error.msg}", error.lineno or 1) from None
+    except Exception as error:  # noqa: BLE001
+        raise RenderError(f"importing the revision failed: {_explain(error)}", _error_line(error, path)) from None
+    return module
+
+
+def _error_line(error: BaseException, path: Path) -> int:
+    line = 1
+    for frame, lineno in traceback.walk_tb(error.__traceback__):
+        if frame.f_code.co_filename == str(path):
+            line = lineno
+    return line
+
+
+def _explain(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}".strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    if isinstance(error, AttributeError) and "NoneType" in first:
+        return f"it needs a live database connection (op.get_bind() or reflection): {first}"
+    if "--sql mode" in text or "requires a live database connection" in text:
+        return f"it needs a live database connection: {first}"
+    return first
+
+
+# --- operations -> changes -----------------------------------------------------------------------
+
+
+def _changes(recorder: _Recorder, target: Target) -> list[c.Change]:
+    out: list[c.Change] = []
+    for entry in recorder.ops:
+        in_tx = target.family == "postgresql" and not entry.in_autocommit
+        statement = ";\n".join(entry.sql) or None
+        if entry.op is None:
+            made = parse_sql(statement or "", target, fixed_line=entry.line)
+        else:
+            made = _op_changes(entry.op, target, entry.line)
+        is_sql = entry.op is None or type(entry.op).__name__ == "ExecuteSQLOp"
+        for change in made:
+            change.line = change.end_line = entry.line
+            change.in_transaction = in_tx
+            change.segment = entry.segment
+            change.source = "sql" if is_sql else "op"
+            if not is_sql:
+                change.statement = statement
+        out.extend(made)
+    return out
+
+
+def _op_changes(op: Any, target: Target, line: int) -> list[c.Change]:
+    from alembic.operations import ops
+
+    from expandcontract.migrations import optypes
+
+    if isinstance(op, ops.ExecuteSQLOp):
+        text = _execute_text(op, target)
+        if text is None:
+            return [c.Unverified(reason="op.execute() with an object ec cannot render")]
+        parsed = parse_sql(text, target, fixed_line=line)
+        return parsed or [c.Other(what="empty execute")]
+    converter = optypes.CONVERTERS.get(type(op).__name__)
+    if converter is None:
+        return [c.Unverified(reason=f"operation {type(op).__name__} is not analysed by ec (custom operation?)")]
+    return converter(op, target)
+
+
+def _execute_text(op: Any, target: Target) -> str | None:
+    sqltext = op.sqltext
+    if isinstance(sqltext, str):
+        return sqltext
+    text = getattr(sqltext, "text", None)
+    if isinstance(text, str):
+        return text
+    try:
+        from expandcontract.migrations.optypes import dialect_for
+
+        return str(sqltext.compile(dialect=dialect_for(target), compile_kwargs={"literal_binds": True}))
+    except Exception:  # noqa: BLE001
+        return None

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from expandcontract.lint.context import UnitContext
+from expandcontract.rules.base import Hit, Rule
+from expandcontract.sql import changes as c
+from expandcontract.sql.types import is_compatible_widening
+
+
+class ChangeColumnType(Rule):
+    """Flags a column type change that old values or the old code may not survive.
+
+    ## What it does
+    Reports `ALTER COLUMN ... TYPE`, MySQL `MODIFY`/`CHANGE` and `op.alter_column(type_=...)`
+    unless the change is a known compatible widening: `varchar(n)` to `varchar(m >= n)` or
+    `text`, a wider integer, `numeric` precision up at the same scale, `json` to `jsonb`,
+    enum values appended at the end. When the previous type is not known (raw SQL, or
+    `alter_column` without `existing_type`) ec cannot prove a widening and reports it.
+
+    ## Why is this bad?
+    A narrowing rejects values the old color still writes (`value too long for type
+    character varying(20)`), and a change of kind (text to integer, timestamp to date) changes
+    what the old code reads back.
+
+    ## Example
+    ```python
+    op.alter_column("users", "nickname", type_=sa.String(20), existing_type=sa.String(100))
+    ```
+
+    ## Use instead
+    Add a new column with the new type (expand), write both, backfill, switch reads, and drop
+    the old column in a contract revision. For a widening, pass `existing_type` so ec can
+    see it is one.
+
+    ## Alembic
+    ```python
+    op.alter_column("users", "nickname", type_=sa.String(200), existing_type=sa.String(100))
+    ```
+    """
+
+    code = "EC105"
+    name = "change-column-type"
+    category = "contract"
+    phase = "contract"
+    fix = (
+        "Add a column of the new type and migrate to it across releases; for a widening, give existing_type "
+        "so ec can prove it."
+    )
+
+    def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
+        if not isinstance(change, c.AlterColumnType) or ctx.is_new_table(change.table):
+            return
+        old, new = change.old_type, change.new_type
+        where = f"{change.table}.{change.column}"
+        if new is None:
+            return
+        if old is None:
+            yield Hit(
+                f"Type of {where} changes to {new}, and its previous type is unknown, so ec cannot verify the old "
+                "color's values still fit."
+            )
+        elif not is_compatible_widening(old, new):
+            yield Hit(f"Changing {where} from {old} to {new} is not a widening: the old color's values may not fit.")

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from expandcontract.lint.context import UnitContext, table_key
+from expandcontract.rules.base import POSTGRESQL, Hit, Rule
+from expandcontract.sql import changes as c
+
+
+class SetNotNullScan(Rule):
+    """Flags `SET NOT NULL` that scans the table under an exclusive lock on PostgreSQL.
+
+    ## What it does
+    Reports `ALTER COLUMN ... SET NOT NULL` on an existing table unless an earlier revision
+    (or earlier in this one) added and validated `CHECK (column IS NOT NULL)` on that table,
+    which lets PostgreSQL 12+ skip the scan.
+
+    ## Why is this bad?
+    PostgreSQL verifies every row while holding ACCESS EXCLUSIVE: reads and writes stop for
+    the length of a full table scan.
+
+    ## Example
+    ```sql
+    ALTER TABLE users ALTER COLUMN email SET NOT NULL;
+    ```
+
+    ## Use instead
+    ```sql
+    ALTER TABLE users ADD CONSTRAINT users_email_not_null CHECK (email IS NOT NULL) NOT VALID;
+    ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null;   -- later transaction
+    ALTER TABLE users ALTER COLUMN email SET NOT NULL;            -- no scan on PG 12+
+    ALTER TABLE users DROP CONSTRAINT users_email_not_null;
+    ```
+
+    ## Alembic
+    ```python
+    op.create_check_constraint("users_email_not_null", "users", "email IS NOT NULL", postgresql_not_valid=True)
+    # next revision
+    op.execute("ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null")
+    # contract revision
+    op.alter_column("users", "email", nullable=False)
+    op.drop_constraint("users_email_not_null", "users", type_="check")
+    ```
+    """
+
+    code = "EC209"
+    name = "set-not-null-scan"
+    category = "lock"
+    dialects = POSTGRESQL
+    fix = "First add CHECK (col IS NOT NULL) NOT VALID and VALIDATE it in an earlier transaction (PostgreSQL 12+)."
+
+    def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
+        if not isinstance(change, c.SetNotNull) or ctx.is_new_table(change.table):
+            return
+        proven = (table_key(change.table), change.column.lower()) in ctx.facts.not_null_checks
+        if proven and ctx.target.at_least(12):
+            return
+        yield Hit(
+            f"SET NOT NULL on {change.table}.{change.column} scans the whole table under an ACCESS EXCLUSIVE lock."
+        )

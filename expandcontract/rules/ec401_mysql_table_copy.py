@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from expandcontract.lint.context import UnitContext
+from expandcontract.rules.base import MYSQL, Hit, Rule
+from expandcontract.sql import changes as c
+from expandcontract.sql.types import mysql_inplace_type_change, mysql_varchar_prefix_bytes
+
+
+class MysqlTableCopy(Rule):
+    """Flags MySQL/MariaDB changes that need `ALGORITHM=COPY` (a blocking table copy).
+
+    ## What it does
+    Reports changes InnoDB cannot do in place on an existing table: a column type change
+    (including `VARCHAR` growth across the 255-byte length-prefix boundary, e.g.
+    `VARCHAR(63)` to `VARCHAR(64)` in utf8mb4), enum/set values inserted anywhere but the end,
+    `CONVERT TO CHARACTER SET`, `ENGINE=`/`FORCE`, adding or dropping the primary key,
+    adding a foreign key with `foreign_key_checks` on, `OPTIMIZE TABLE`, and any explicit
+    `ALGORITHM=COPY`. A change that states `ALGORITHM=INPLACE` or `INSTANT` is not reported:
+    the server refuses it rather than copying.
+
+    ## Why is this bad?
+    A COPY alter rebuilds the table row by row while blocking every write (LOCK=SHARED at
+    best) for the whole copy - minutes to hours on a large table.
+
+    ## Example
+    ```sql
+    ALTER TABLE orders MODIFY COLUMN amount BIGINT NOT NULL;
+    ```
+
+    ## Use instead
+    For a large table, run the change through gh-ost or pt-online-schema-change
+    (`expandcontract.online.alter`). Otherwise state the algorithm you expect, so the server
+    fails fast instead of locking:
+    ```sql
+    ALTER TABLE orders MODIFY COLUMN amount BIGINT NOT NULL, ALGORITHM=INPLACE, LOCK=NONE;
+    ```
+
+    ## Alembic
+    ```python
+    from expandcontract import online
+    online.alter("orders", "MODIFY COLUMN amount BIGINT NOT NULL")
+    ```
+    """
+
+    code = "EC401"
+    name = "mysql-table-copy"
+    category = "lock"
+    dialects = MYSQL
+    fix = (
+        "Run it through an online schema-change tool (expandcontract.online.alter, gh-ost, pt-osc), or add "
+        "ALGORITHM=INPLACE, LOCK=NONE so the server refuses instead of copying."
+    )
+
+    def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
+        if ctx.is_new_table(change.table) or (change.algorithm in ("INPLACE", "INSTANT")):
+            return
+        reason = self._reason(change, ctx)
+        if reason is None and change.algorithm == "COPY":
+            reason = "ALGORITHM=COPY is requested explicitly"
+        if reason:
+            yield Hit(f"{reason}: the table {change.table or ''} is copied while writes are blocked.")
+
+    def _reason(self, change: c.Change, ctx: UnitContext) -> str | None:
+        charset = ctx.settings.mysql_charset
+        if isinstance(change, c.AlterColumnType) and change.new_type is not None:
+            old, new = change.old_type, change.new_type
+            if old is None:
+                if change.source == "sql":
+                    return f"MODIFY/CHANGE of {change.column} to {new} copies the table unless the type is unchanged"
+                return f"changing the type of {change.column} (previous type unknown) needs a table copy"
+            if not mysql_inplace_type_change(old, new, charset):
+                if old.name == new.name == "VARCHAR" and old.int_args and new.int_args:
+                    before = mysql_varchar_prefix_bytes(old.int_args[0], charset)
+                    after = mysql_varchar_prefix_bytes(new.int_args[0], charset)
+                    if before != after:
+                        return (
+                            f"{old} to {new} crosses the 255-byte length-prefix boundary in {charset}, which "
+                            "needs a table copy"
+                        )
+                return f"changing {change.column} from {old} to {new} needs a table copy"
+        if isinstance(change, c.TableRebuild):
+            return change.reason
+        if isinstance(change, c.AddConstraint) and change.kind == "primary_key":
+            return "adding a primary key rebuilds the clustered index"
+        if isinstance(change, c.DropConstraint) and change.kind == "primary_key":
+            return "dropping the primary key rebuilds the clustered index"
+        if isinstance(change, c.AddConstraint) and change.kind == "foreign_key":
+            return "adding a foreign key with foreign_key_checks=1 uses ALGORITHM=COPY"
+        if isinstance(change, c.Maintenance) and change.kind == "optimize":
+            return "OPTIMIZE TABLE rebuilds the table"
+        return None

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from expandcontract.lint.context import UnitContext
+from expandcontract.rules.base import Hit, Rule
+from expandcontract.sql import changes as c
+
+_LOCKING = (
+    c.AddColumn,
+    c.DropColumn,
+    c.RenameColumn,
+    c.AlterColumnType,
+    c.SetNotNull,
+    c.DropNotNull,
+    c.SetDefault,
+    c.AddConstraint,
+    c.DropConstraint,
+    c.DropTable,
+    c.RenameTable,
+    c.CreateIndex,
+    c.DropIndex,
+    c.TableRebuild,
+    c.Truncate,
+)
+
+
+class MissingLockTimeout(Rule):
+    """Flags DDL on existing tables with no lock timeout set first (opt-in).
+
+    ## What it does
+    Reports the first statement that takes a table lock when no `SET lock_timeout`
+    (PostgreSQL) or `SET lock_wait_timeout` (MySQL/MariaDB) came before it in the revision.
+    Off by default; select it with `extend-select = ["EC501"]`. Set
+    `runner-sets-timeouts = true` when your runner (ec's, or env.py) sets timeouts itself.
+
+    ## Why is this bad?
+    The lock queue outage: an ALTER waiting for its lock behind one long transaction blocks
+    every query that arrives after it. Without a timeout the ALTER waits - and the site stalls
+    - for as long as that transaction runs.
+
+    ## Example
+    ```sql
+    ALTER TABLE users ADD COLUMN nickname text;
+    ```
+
+    ## Use instead
+    ```sql
+    SET lock_timeout = '2s';
+    ALTER TABLE users ADD COLUMN nickname text;
+    ```
+    and retry on timeout (ec's runner retries with backoff).
+
+    ## Alembic
+    ```python
+    def upgrade():
+        op.execute("SET LOCAL lock_timeout = '2s'")
+        op.add_column("users", sa.Column("nickname", sa.Text()))
+    ```
+    """
+
+    code = "EC501"
+    name = "missing-lock-timeout"
+    category = "hygiene"
+    severity = "warning"
+    opt_in = True
+    fix = "SET lock_timeout (PostgreSQL) / lock_wait_timeout (MySQL) before the DDL, or let ec's runner set it."
+
+    def check_unit(self, ctx: UnitContext) -> Iterator[Hit]:
+        if ctx.settings.runner_sets_timeouts:
+            return
+        wanted = "lock_timeout" if ctx.target.family == "postgresql" else "lock_wait_timeout"
+        for change in ctx.changes:
+            if isinstance(change, c.SetSetting) and change.name.lower() == wanted:
+                return
+            if isinstance(change, _LOCKING) and not ctx.is_new_table(change.table):
+                yield Hit(f"No {wanted} is set before this DDL: it can wait for its lock forever, blocking others.",
+                          change=change)
+                return
