@@ -12,19 +12,19 @@ from expandcontract._version import __version__
 from expandcontract.errors import ExpandContractError
 
 if TYPE_CHECKING:
-    from expandcontract.lint.engine import lint
-    from expandcontract.lint.findings import Finding, Report
+    from expandcontract.linter.engine import lint
+    from expandcontract.linter.findings import Finding, Report
 
 __all__ = ["ExpandContractError", "Finding", "Report", "__version__", "lint", "rules"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "lint":
-        from expandcontract.lint.engine import lint
+        from expandcontract.linter.engine import lint
 
         return lint
     if name in ("Finding", "Report"):
-        from expandcontract.lint import findings
+        from expandcontract.linter import findings
 
         return getattr(findings, name)
     if name == "rules":

@@ -13,7 +13,7 @@ from typing import Any
 
 from expandcontract.dialects import DEFAULT_VERSIONS, DIALECTS, DialectName, Target, normalize_dialect, parse_version
 from expandcontract.errors import ConfigError
-from expandcontract.lint.findings import SEVERITIES, Severity
+from expandcontract.linter.findings import SEVERITIES, Severity
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from expandcontract.dialects import DIALECTS, DialectName
-from expandcontract.lint.findings import Category, Severity
+from expandcontract.linter.findings import Category, Severity
 
 if TYPE_CHECKING:
-    from expandcontract.lint.context import UnitContext
+    from expandcontract.linter.context import UnitContext
     from expandcontract.sql.changes import Change
 
 RulePhase = Literal["expand", "contract", "any"]

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from expandcontract.lint.context import UnitContext
+from expandcontract.linter.context import UnitContext
 from expandcontract.rules.base import Hit, Rule
+from expandcontract.sql import changes as c
 
 
 class MixedPhase(Rule):
@@ -55,7 +56,7 @@ class MixedPhase(Rule):
         first_contract = ctx.contract_changes[0]
         first_expand = ctx.expand_changes[0]
         yield Hit(
-            f"This revision expands (line {first_expand.line}: {type(first_expand).__name__}) and contracts "
-            f"(line {first_contract.line}: {type(first_contract).__name__}); they must run at different times.",
+            f"This revision expands (line {first_expand.line}: {c.describe(first_expand)}) and contracts "
+            f"(line {first_contract.line}: {c.describe(first_contract)}); they must run at different times.",
             change=first_contract,
         )

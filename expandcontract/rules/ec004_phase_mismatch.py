@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from expandcontract.lint.context import UnitContext
+from expandcontract.linter.context import UnitContext
 from expandcontract.rules.base import Hit, Rule
+from expandcontract.sql import changes as c
 
 
 class PhaseMismatch(Rule):
@@ -49,7 +50,7 @@ class PhaseMismatch(Rule):
         if ctx.declared_phase == "expand" and ctx.contract_changes:
             first = ctx.contract_changes[0]
             yield Hit(
-                f"Declared expand, but line {first.line} is a contract change ({type(first).__name__}) "
+                f"Declared expand, but line {first.line} is a contract change ({c.describe(first)}) "
                 "that breaks the old color.",
                 change=first,
             )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from expandcontract.lint.context import UnitContext
+from expandcontract.linter.context import UnitContext
 from expandcontract.rules.base import Hit, Rule
 from expandcontract.sql import changes as c
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from expandcontract.lint.context import UnitContext
+from expandcontract.linter.context import UnitContext
 from expandcontract.rules.base import MYSQL, Hit, Rule
 from expandcontract.sql import changes as c
 

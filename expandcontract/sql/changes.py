@@ -266,3 +266,35 @@ def declared_types(change: Change) -> list[tuple[str, SqlType | None]]:
     if isinstance(change, AlterColumnType):
         return [(change.column, change.new_type)]
     return []
+
+
+def describe(change: Change) -> str:
+    """A short human phrase for a change, e.g. ``drop column users.email``."""
+    col = getattr(change, "column", None)
+    column = col.name if isinstance(col, ColumnSpec) else col
+    target = f"{change.table}.{column}" if change.table and column else (change.table or "")
+    words = {
+        CreateTable: "create table",
+        DropTable: "drop table",
+        RenameTable: "rename table",
+        AddColumn: "add column",
+        DropColumn: "drop column",
+        RenameColumn: "rename column",
+        AlterColumnType: "change type of",
+        SetNotNull: "set NOT NULL on",
+        DropNotNull: "drop NOT NULL on",
+        SetDefault: "set default of",
+        CreateIndex: "create index on",
+        DropIndex: "drop index on",
+        AddConstraint: "add constraint on",
+        DropConstraint: "drop constraint on",
+        Truncate: "truncate",
+        EnumAddValue: "add enum value to",
+        EnumRenameValue: "rename enum value of",
+    }
+    verb = words.get(type(change), type(change).__name__)
+    if isinstance(change, (EnumAddValue, EnumRenameValue)):
+        target = change.type_name
+    if isinstance(change, DropSchema):
+        return f"drop schema {change.name}"
+    return f"{verb} {target}".strip()

@@ -11,7 +11,7 @@ from expandcontract.dialects import Target
 from expandcontract.sql import changes as c
 
 if TYPE_CHECKING:
-    from expandcontract.lint.findings import UnitPhase
+    from expandcontract.linter.findings import UnitPhase
 
 
 def table_key(name: str | None) -> str:

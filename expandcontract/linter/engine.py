@@ -11,10 +11,10 @@ from pathlib import Path
 from expandcontract.config import Settings, find_config, load_settings
 from expandcontract.dialects import normalize_dialect
 from expandcontract.errors import ConfigError, GitError
-from expandcontract.lint.cache import AnalysisCache
-from expandcontract.lint.context import ProjectFacts, UnitContext
-from expandcontract.lint.findings import Finding, Report, RevisionSummary, Severity, UnitPhase
-from expandcontract.lint.suppression import Suppression, python_suppressions, sql_declared_phase, sql_suppressions
+from expandcontract.linter.cache import AnalysisCache
+from expandcontract.linter.context import ProjectFacts, UnitContext
+from expandcontract.linter.findings import Finding, Report, RevisionSummary, Severity, UnitPhase
+from expandcontract.linter.suppression import Suppression, python_suppressions, sql_declared_phase, sql_suppressions
 from expandcontract.migrations.loader import RevisionFile, Source, discover
 from expandcontract.rules import Hit, Rule, all_rules, resolve_selectors
 from expandcontract.sql import changes as c

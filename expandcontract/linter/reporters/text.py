@@ -1,0 +1,51 @@
+"""``--format text``: findings grouped by file, with the statement, the reason and the fix."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+import click
+
+from expandcontract.linter.findings import Report
+
+_SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "cyan"}
+
+
+def render_text(report: Report, *, color: bool = False) -> str:
+    def style(text: str, **kw: object) -> str:
+        return click.style(text, **kw) if color else text  # type: ignore[arg-type]
+
+    out: list[str] = []
+    phases = {r.file: r for r in report.revisions}
+    for file, group in groupby(report.findings, key=lambda f: f.file):
+        findings = list(group)
+        summary = phases.get(file)
+        header = style(file, bold=True)
+        if summary is not None:
+            label = summary.revision or "sql"
+            declared = f"declared {summary.declared_phase}" if summary.declared_phase else "undeclared"
+            header += f"  ({label}: {summary.phase}, {declared})"
+        out.append(header)
+        for f in findings:
+            sev = style(f.severity, fg=_SEVERITY_COLOR[f.severity], bold=True)
+            out.append(f"  {f.line:>4}  {sev} {style(f.code, bold=True)} {f.name}: {f.message}")
+            if f.statement:
+                lines = f.statement.strip().splitlines()
+                shown = lines[:3] + (["..."] if len(lines) > 3 else [])
+                for line in shown:
+                    out.append(style(f"        | {line}", dim=True))
+            out.append(f"        fix: {f.fix}")
+        out.append("")
+    if report.revisions:
+        out.append(style("Phases:", bold=True))
+        for r in report.revisions:
+            label = (r.revision or "-")[:12]
+            out.append(f"  {r.phase:<8} {label:<12} {r.file}")
+        out.append("")
+    counts = report.counts()
+    verdict = "failed" if report.exit_code else "passed"
+    out.append(
+        f"{len(report.revisions)} unit(s) on {report.dialect}: {counts['error']} error(s), "
+        f"{counts['warning']} warning(s), {counts['info']} info - {style(verdict, bold=True)}"
+    )
+    return "\n".join(out) + "\n"
