@@ -18,10 +18,10 @@ _ALIASES: Final[dict[str, DialectName]] = {
     "mariadb": "mariadb",
 }
 
-# Conservative defaults: the oldest release line still commonly supported in 2026.
+# Defaults: the oldest release line still supported upstream in late 2026 (MySQL 8.0 ended April 2026).
 DEFAULT_VERSIONS: Final[dict[DialectName, tuple[int, ...]]] = {
     "postgresql": (13,),
-    "mysql": (8, 0),
+    "mysql": (8, 4),
     "mariadb": (10, 6),
 }
 

@@ -1,0 +1,51 @@
+"""Small helpers to lint a snippet of SQL or of Alembic operations, offline."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from expandcontract.config import Settings, settings_from_mapping
+from expandcontract.linter.engine import lint
+from expandcontract.linter.findings import Report
+
+REVISION = '''\
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql, mysql
+
+revision = "{rev}"
+down_revision = {down!r}
+{extra}
+
+def upgrade():
+{body}
+'''
+
+
+def settings(dialect: str = "postgresql", **options: object) -> Settings:
+    return settings_from_mapping({"dialect": dialect, "select": ["ALL"], **options})
+
+
+def lint_sql(tmp_path: Path, sql: str, dialect: str = "postgresql", **options: object) -> Report:
+    path = tmp_path / "migration.sql"
+    path.write_text(textwrap.dedent(sql), encoding="utf-8")
+    return lint([path], settings=settings(dialect, **options), use_cache=False)
+
+
+def write_revision(directory: Path, rev: str, body: str, *, down: str | None = None, extra: str = "") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{rev}_rev.py"
+    indented = textwrap.indent(textwrap.dedent(body).strip("\n"), "    ")
+    path.write_text(REVISION.format(rev=rev, down=down, extra=extra, body=indented), encoding="utf-8")
+    return path
+
+
+def lint_ops(tmp_path: Path, body: str, dialect: str = "postgresql", *, extra: str = "", **options: object) -> Report:
+    versions = tmp_path / "versions"
+    write_revision(versions, "r1", body, extra=extra)
+    return lint([versions], settings=settings(dialect, **options), use_cache=False)
+
+
+def codes(report: Report) -> list[str]:
+    return [f.code for f in report.findings]
