@@ -1,0 +1,98 @@
+"""Database fixtures: a DSN from the environment first, then a container if Docker answers,
+else skip - and with EC_REQUIRE_DATABASES=1 (set by .ci/run) that skip is a failure, so CI
+can never pass by not running the database tests.
+
+    EC_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test
+    EC_TEST_MYSQL_URL=mysql+pymysql://root@127.0.0.1:3306/test
+
+Each test gets a database of its own, created and dropped around it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, make_url
+
+REQUIRE = os.environ.get("EC_REQUIRE_DATABASES") == "1"
+
+
+def _unavailable(what: str, reason: str) -> None:
+    if REQUIRE:
+        pytest.fail(f"{what} is required (EC_REQUIRE_DATABASES=1) but not available: {reason}", pytrace=False)
+    pytest.skip(f"no {what}: {reason} (set EC_TEST_{what.upper()}_URL)")
+
+
+def _server_url(env: str, what: str, container: Any) -> Iterator[URL]:
+    raw = os.environ.get(env)
+    if raw:
+        url = make_url(raw)
+        try:
+            with create_engine(url).connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as error:  # noqa: BLE001
+            _unavailable(what, f"{env} is set but the server does not answer: {error}")
+        yield url
+        return
+    try:
+        started = container()
+    except Exception as error:  # noqa: BLE001 - no Docker, no image, no testcontainers
+        _unavailable(what, f"{env} is unset and no container could start ({type(error).__name__})")
+        return
+    try:
+        yield make_url(started.get_connection_url())
+    finally:
+        started.stop()
+
+
+def _postgres_container() -> Any:
+    from testcontainers.postgres import PostgresContainer
+
+    return PostgresContainer("postgres:16", driver="psycopg").start()
+
+
+def _mysql_container() -> Any:
+    from testcontainers.mysql import MySqlContainer
+
+    return MySqlContainer("mariadb:10.11", dialect="pymysql").start()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[URL]:
+    yield from _server_url("EC_TEST_POSTGRES_URL", "postgres", _postgres_container)
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> Iterator[URL]:
+    yield from _server_url("EC_TEST_MYSQL_URL", "mysql", _mysql_container)
+
+
+def _fresh_database(server: URL, quote: str) -> Iterator[URL]:
+    name = f"ec_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {quote}{name}{quote}"))
+    try:
+        yield server.set(database=name)
+    finally:
+        with admin.connect() as conn:
+            if server.get_backend_name() == "postgresql":
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            else:
+                conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: URL) -> Iterator[URL]:
+    yield from _fresh_database(postgres_server, '"')
+
+
+@pytest.fixture
+def mysql_url(mysql_server: URL) -> Iterator[URL]:
+    yield from _fresh_database(mysql_server, "`")
