@@ -22,6 +22,7 @@ def page_name(rule: Rule) -> str:
 def render_rule(rule: Rule) -> str:
     sections = rule.sections()
     dialects = ", ".join(sorted(rule.dialects))
+    enabled = "no (opt-in)" if rule.opt_in else "yes"
     lines = [
         _HEADER,
         f"# {rule.code} `{rule.name}`",
@@ -30,7 +31,7 @@ def render_rule(rule: Rule) -> str:
         "",
         "| category | phase | default severity | dialects | enabled by default |",
         "|---|---|---|---|---|",
-        f"| {rule.category} | {rule.phase} | {rule.severity} | {dialects} | {'no (opt-in)' if rule.opt_in else 'yes'} |",
+        f"| {rule.category} | {rule.phase} | {rule.severity} | {dialects} | {enabled} |",
         "",
     ]
     for heading in ("What it does", "Why is this bad?", "Example", "Use instead", "Alembic"):
@@ -76,8 +77,11 @@ def expected_pages() -> dict[str, str]:
 def stale_pages(directory: Path = DOCS) -> list[str]:
     """Pages that are missing, different, or no longer generated."""
     expected = expected_pages()
-    stale = [name for name, text in expected.items() if not (directory / name).is_file()
-             or (directory / name).read_text(encoding="utf-8") != text]
+    stale = [
+        name
+        for name, text in expected.items()
+        if not (directory / name).is_file() or (directory / name).read_text(encoding="utf-8") != text
+    ]
     if directory.is_dir():
         stale += [p.name for p in directory.glob("*.md") if p.name not in expected]
     return sorted(stale)

@@ -83,18 +83,34 @@ def main() -> None:
 
 @main.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--dialect", "-d", type=click.Choice(["postgresql", "mysql", "mariadb"], case_sensitive=False),
-              help="Target database (default: config, else postgresql).")
-@click.option("--config", "-c", "config", type=click.Path(path_type=Path, dir_okay=False),
-              help="A pyproject.toml or TOML file (default: nearest pyproject.toml with [tool.expandcontract]).")
-@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-              help="Output format.")
-@click.option("--select", multiple=True, metavar="CODES", help="Only these rules (codes, names or prefixes; comma-separated).")
+@click.option(
+    "--dialect",
+    "-d",
+    type=click.Choice(["postgresql", "mysql", "mariadb"], case_sensitive=False),
+    help="Target database (default: config, else postgresql).",
+)
+@click.option(
+    "--config",
+    "-c",
+    "config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A pyproject.toml or TOML file (default: nearest pyproject.toml with [tool.expandcontract]).",
+)
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format."
+)
+@click.option(
+    "--select", multiple=True, metavar="CODES", help="Only these rules (codes, names or prefixes; comma-separated)."
+)
 @click.option("--extend-select", multiple=True, metavar="CODES", help="Also these rules (e.g. opt-in EC501).")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rules.")
 @click.option("--since", metavar="GIT_REF", help="Report only revisions added or changed since this git ref.")
-@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the report to this file instead of standard output.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the report to this file instead of standard output.",
+)
 @click.option("--no-cache", is_flag=True, help="Re-analyse every file (ignore .expandcontract_cache).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are error findings.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
@@ -143,8 +159,9 @@ def lint_command(
     if output is not None:
         _write_atomically(output, text)
         counts = report.counts()
-        click.echo(f"ec: wrote {fmt} report to {output} ({counts['error']} error(s), {counts['warning']} warning(s))",
-                   err=True)
+        click.echo(
+            f"ec: wrote {fmt} report to {output} ({counts['error']} error(s), {counts['warning']} warning(s))", err=True
+        )
     else:
         click.echo(text, nl=False)
     sys.exit(EXIT_OK if exit_zero else report.exit_code)
@@ -166,8 +183,10 @@ def rules_command(code: str | None, fmt: str) -> None:
     if code:
         info = infos[0]
         click.echo(f"{info.code} {info.name}")
-        click.echo(f"category: {info.category}   phase: {info.phase}   severity: {info.severity}   "
-                   f"dialects: {', '.join(info.dialects)}{'   (opt-in)' if info.opt_in else ''}\n")
+        click.echo(
+            f"category: {info.category}   phase: {info.phase}   severity: {info.severity}   "
+            f"dialects: {', '.join(info.dialects)}{'   (opt-in)' if info.opt_in else ''}\n"
+        )
         click.echo(info.doc)
         return
     for info in infos:

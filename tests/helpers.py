@@ -9,7 +9,7 @@ from expandcontract.config import Settings, settings_from_mapping
 from expandcontract.linter.engine import lint
 from expandcontract.linter.findings import Report
 
-REVISION = '''\
+REVISION = """\
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql, mysql
@@ -20,7 +20,7 @@ down_revision = {down!r}
 
 def upgrade():
 {body}
-'''
+"""
 
 
 def settings(dialect: str = "postgresql", **options: object) -> Settings:

@@ -49,8 +49,13 @@ CASES: list[tuple[str, str, str, str, int]] = [
     ("EC005", MA, "sql", "-- ec: ignore[EC101] reviewed\nALTER TABLE t DROP COLUMN c;", 0),
     # EC101 drop-column
     ("EC101", PG, "op", "op.drop_column('users', 'legacy')", 1),
-    ("EC101", PG, "op", "op.create_table('n', sa.Column('a', sa.Integer()), sa.Column('b', sa.Integer()))\n"
-                        "op.drop_column('n', 'b')", 0),
+    (
+        "EC101",
+        PG,
+        "op",
+        "op.create_table('n', sa.Column('a', sa.Integer()), sa.Column('b', sa.Integer()))\nop.drop_column('n', 'b')",
+        0,
+    ),
     ("EC101", MY, "sql", "ALTER TABLE users DROP COLUMN legacy;", 1),
     ("EC101", MY, "sql", "ALTER TABLE users DROP INDEX legacy;", 0),
     ("EC101", MA, "op", "with op.batch_alter_table('users') as b:\n    b.drop_column('legacy')", 1),
@@ -86,8 +91,20 @@ CASES: list[tuple[str, str, str, str, int]] = [
     ("EC105", PG, "op", "op.alter_column('u', 'p', type_=sa.Numeric(12, 2), existing_type=sa.Numeric(10, 2))", 0),
     ("EC105", PG, "op", "op.alter_column('u', 'p', type_=sa.Numeric(12, 3), existing_type=sa.Numeric(10, 2))", 1),
     ("EC105", PG, "sql", "ALTER TABLE u ALTER COLUMN n TYPE integer USING n::integer;", 1),
-    ("EC105", MY, "op", "op.alter_column('u', 's', type_=mysql.ENUM('a', 'b'), existing_type=mysql.ENUM('a', 'b', 'c'))", 1),
-    ("EC105", MY, "op", "op.alter_column('u', 's', type_=mysql.ENUM('a', 'b', 'c'), existing_type=mysql.ENUM('a', 'b'))", 0),
+    (
+        "EC105",
+        MY,
+        "op",
+        "op.alter_column('u', 's', type_=mysql.ENUM('a', 'b'), existing_type=mysql.ENUM('a', 'b', 'c'))",
+        1,
+    ),
+    (
+        "EC105",
+        MY,
+        "op",
+        "op.alter_column('u', 's', type_=mysql.ENUM('a', 'b', 'c'), existing_type=mysql.ENUM('a', 'b'))",
+        0,
+    ),
     ("EC105", MA, "op", "op.alter_column('u', 'n', type_=sa.String(10), existing_type=sa.String(50))", 1),
     ("EC105", MA, "op", "op.alter_column('u', 'n', type_=sa.String(60), existing_type=sa.String(50))", 0),
     # EC106 set-not-null
@@ -99,7 +116,13 @@ CASES: list[tuple[str, str, str, str, int]] = [
     ("EC106", MA, "op", "op.alter_column('users', 'email', existing_type=sa.String(320), server_default='x')", 0),
     # EC107 add-required-column
     ("EC107", PG, "op", "op.add_column('users', sa.Column('tenant_id', sa.BigInteger(), nullable=False))", 1),
-    ("EC107", PG, "op", "op.add_column('users', sa.Column('tenant_id', sa.BigInteger(), nullable=False, server_default='0'))", 0),
+    (
+        "EC107",
+        PG,
+        "op",
+        "op.add_column('users', sa.Column('tenant_id', sa.BigInteger(), nullable=False, server_default='0'))",
+        0,
+    ),
     ("EC107", MY, "sql", "ALTER TABLE users ADD COLUMN tenant_id BIGINT NOT NULL;", 1),
     ("EC107", MY, "sql", "ALTER TABLE users ADD COLUMN tenant_id BIGINT NOT NULL DEFAULT 0;", 0),
     ("EC107", MA, "sql", "ALTER TABLE users ADD COLUMN tenant_id BIGINT NOT NULL;", 1),
@@ -123,37 +146,79 @@ CASES: list[tuple[str, str, str, str, int]] = [
     ("EC110", MA, "sql", "DROP TABLE IF EXISTS legacy_tmp_never_used;", 0),
     # EC201 create-index-non-concurrently
     ("EC201", PG, "op", "op.create_index('ix_o_u', 'orders', ['user_id'])", 1),
-    ("EC201", PG, "op", "with op.get_context().autocommit_block():\n"
-                        "    op.create_index('ix_o_u', 'orders', ['user_id'], postgresql_concurrently=True)", 0),
+    (
+        "EC201",
+        PG,
+        "op",
+        "with op.get_context().autocommit_block():\n"
+        "    op.create_index('ix_o_u', 'orders', ['user_id'], postgresql_concurrently=True)",
+        0,
+    ),
     ("EC201", PG, "sql", "CREATE TABLE n (a int);\nCREATE INDEX ix_n ON n (a);", 0),
     # EC202 drop-index-non-concurrently
     ("EC202", PG, "sql", "DROP INDEX ix_orders_user_id;", 1),
     ("EC202", PG, "sql", "DROP INDEX CONCURRENTLY IF EXISTS ix_orders_user_id;", 0),
     # EC203 concurrently-in-transaction
     ("EC203", PG, "op", "op.create_index('ix', 'orders', ['user_id'], postgresql_concurrently=True)", 1),
-    ("EC203", PG, "op", "with op.get_context().autocommit_block():\n"
-                        "    op.drop_index('ix', table_name='orders', postgresql_concurrently=True)", 0),
+    (
+        "EC203",
+        PG,
+        "op",
+        "with op.get_context().autocommit_block():\n"
+        "    op.drop_index('ix', table_name='orders', postgresql_concurrently=True)",
+        0,
+    ),
     ("EC203", PG, "sql", "BEGIN;\nCREATE INDEX CONCURRENTLY ix ON orders (user_id);\nCOMMIT;", 1),
     ("EC203", PG, "sql", "BEGIN;\nSELECT 1;\nCOMMIT;\nCREATE INDEX CONCURRENTLY ix ON orders (user_id);", 0),
     # EC204 constraint-missing-not-valid
     ("EC204", PG, "op", "op.create_foreign_key('fk', 'orders', 'users', ['user_id'], ['id'])", 1),
-    ("EC204", PG, "op", "op.create_foreign_key('fk', 'orders', 'users', ['user_id'], ['id'], postgresql_not_valid=True)", 0),
+    (
+        "EC204",
+        PG,
+        "op",
+        "op.create_foreign_key('fk', 'orders', 'users', ['user_id'], ['id'], postgresql_not_valid=True)",
+        0,
+    ),
     ("EC204", PG, "sql", "ALTER TABLE orders ADD CONSTRAINT c CHECK (total >= 0);", 1),
     ("EC204", PG, "sql", "ALTER TABLE orders ADD CONSTRAINT c CHECK (total >= 0) NOT VALID;", 0),
     ("EC204", PG, "op", "op.add_column('orders', sa.Column('user_id', sa.Integer(), sa.ForeignKey('users.id')))", 1),
     # EC205 validate-in-same-transaction
-    ("EC205", PG, "op", "op.create_foreign_key('fk', 'o', 'u', ['u_id'], ['id'], postgresql_not_valid=True)\n"
-                        "op.execute('ALTER TABLE o VALIDATE CONSTRAINT fk')", 1),
+    (
+        "EC205",
+        PG,
+        "op",
+        "op.create_foreign_key('fk', 'o', 'u', ['u_id'], ['id'], postgresql_not_valid=True)\n"
+        "op.execute('ALTER TABLE o VALIDATE CONSTRAINT fk')",
+        1,
+    ),
     ("EC205", PG, "op", "op.execute('ALTER TABLE o VALIDATE CONSTRAINT fk')", 0),
-    ("EC205", PG, "sql", "BEGIN;\nALTER TABLE o ADD CONSTRAINT fk FOREIGN KEY (u) REFERENCES u (id) NOT VALID;\n"
-                         "COMMIT;\nBEGIN;\nALTER TABLE o VALIDATE CONSTRAINT fk;\nCOMMIT;", 0),
+    (
+        "EC205",
+        PG,
+        "sql",
+        "BEGIN;\nALTER TABLE o ADD CONSTRAINT fk FOREIGN KEY (u) REFERENCES u (id) NOT VALID;\n"
+        "COMMIT;\nBEGIN;\nALTER TABLE o VALIDATE CONSTRAINT fk;\nCOMMIT;",
+        0,
+    ),
     # EC206 add-unique-constraint
     ("EC206", PG, "op", "op.create_unique_constraint('uq_email', 'users', ['email'])", 1),
     ("EC206", PG, "sql", "ALTER TABLE users ADD CONSTRAINT uq_email UNIQUE USING INDEX uq_email_idx;", 0),
     ("EC206", PG, "sql", "ALTER TABLE users ADD PRIMARY KEY (id);", 1),
     # EC207 add-column-default-rewrite
-    ("EC207", PG, "op", "op.add_column('o', sa.Column('pid', sa.Uuid(), server_default=sa.text('gen_random_uuid()')))", 1),
-    ("EC207", PG, "op", "op.add_column('o', sa.Column('created', sa.DateTime(timezone=True), server_default=sa.text('now()')))", 0),
+    (
+        "EC207",
+        PG,
+        "op",
+        "op.add_column('o', sa.Column('pid', sa.Uuid(), server_default=sa.text('gen_random_uuid()')))",
+        1,
+    ),
+    (
+        "EC207",
+        PG,
+        "op",
+        "op.add_column('o', sa.Column('created', sa.DateTime(timezone=True), server_default=sa.text('now()')))",
+        0,
+    ),
     ("EC207", PG, "sql", "ALTER TABLE o ADD COLUMN id2 bigserial;", 1),
     ("EC207", PG, "sql", "ALTER TABLE o ADD COLUMN status text NOT NULL DEFAULT 'new';", 0),
     # EC208 type-change-rewrite
@@ -162,8 +227,14 @@ CASES: list[tuple[str, str, str, str, int]] = [
     ("EC208", PG, "op", "op.alter_column('e', 'n', type_=sa.Text(), existing_type=sa.String(100))", 0),
     # EC209 set-not-null-scan (an earlier validated CHECK (c IS NOT NULL) makes it cheap on PG 12+)
     ("EC209", PG, "op", "op.alter_column('users', 'email', nullable=False)", 1),
-    ("EC209", PG, "sql", "ALTER TABLE users ADD CONSTRAINT nn CHECK (email IS NOT NULL) NOT VALID;\nCOMMIT;\n"
-                         "ALTER TABLE users VALIDATE CONSTRAINT nn;\nALTER TABLE users ALTER COLUMN email SET NOT NULL;", 0),
+    (
+        "EC209",
+        PG,
+        "sql",
+        "ALTER TABLE users ADD CONSTRAINT nn CHECK (email IS NOT NULL) NOT VALID;\nCOMMIT;\n"
+        "ALTER TABLE users VALIDATE CONSTRAINT nn;\nALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+        0,
+    ),
     # EC210 table-maintenance
     ("EC210", PG, "sql", "VACUUM FULL orders;", 1),
     ("EC210", PG, "sql", "REINDEX TABLE orders;", 1),
@@ -192,8 +263,20 @@ CASES: list[tuple[str, str, str, str, int]] = [
     ("EC401", MY, "op", "op.alter_column('o', 'n', type_=sa.String(64), existing_type=sa.String(63))", 1),
     ("EC401", MY, "sql", "ALTER TABLE o CONVERT TO CHARACTER SET utf8mb4;", 1),
     ("EC401", MY, "sql", "ALTER TABLE o MODIFY amount BIGINT, ALGORITHM=INPLACE, LOCK=NONE;", 0),
-    ("EC401", MA, "op", "op.alter_column('o', 's', type_=mysql.ENUM('a', 'x', 'b'), existing_type=mysql.ENUM('a', 'b'))", 1),
-    ("EC401", MA, "op", "op.alter_column('o', 's', type_=mysql.ENUM('a', 'b', 'x'), existing_type=mysql.ENUM('a', 'b'))", 0),
+    (
+        "EC401",
+        MA,
+        "op",
+        "op.alter_column('o', 's', type_=mysql.ENUM('a', 'x', 'b'), existing_type=mysql.ENUM('a', 'b'))",
+        1,
+    ),
+    (
+        "EC401",
+        MA,
+        "op",
+        "op.alter_column('o', 's', type_=mysql.ENUM('a', 'b', 'x'), existing_type=mysql.ENUM('a', 'b'))",
+        0,
+    ),
     ("EC401", MA, "sql", "OPTIMIZE TABLE o;", 1),
     ("EC401", MA, "sql", "ALTER TABLE o ADD COLUMN c INT, ALGORITHM=INSTANT;", 0),
     # EC402 mysql-lock-clause

@@ -44,13 +44,14 @@ def test_ignore_and_select(tmp_path: Path) -> None:
     code, out, _ = run("lint", "examples/common-mistakes", "--format", "json", "--select", "EC1")
     assert code == 1
     assert {f["code"] for f in json.loads(out)["findings"]} == {"EC101", "EC103", "EC105", "EC106", "EC107"}
-    code, out, _ = run("lint", "examples/common-mistakes", "--format", "json", "--select", "drop-column",
-                       "--ignore", "EC101")
+    code, out, _ = run(
+        "lint", "examples/common-mistakes", "--format", "json", "--select", "drop-column", "--ignore", "EC101"
+    )
     assert code == 0 and json.loads(out)["findings"] == []
 
 
 def test_dialect_changes_the_rules() -> None:
-    code, out, _ = run("lint", "examples/common-mistakes", "--dialect", "mysql", "--format", "json")
+    _, out, _ = run("lint", "examples/common-mistakes", "--dialect", "mysql", "--format", "json")
     codes = {f["code"] for f in json.loads(out)["findings"]}
     assert "EC201" not in codes and "EC204" not in codes  # PostgreSQL-only rules
     assert "EC401" in codes  # the unknown-type MODIFY is a table copy on MySQL
@@ -137,12 +138,19 @@ def test_since_reports_only_changed_revisions(tmp_path: Path) -> None:
 
 
 def test_console_script_runs_and_is_fast_to_start() -> None:
-    result = subprocess.run([sys.executable, "-m", "expandcontract.cli", "--version"], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "expandcontract.cli", "--version"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0 and result.stdout.startswith("ec, version ")
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, expandcontract.cli; print(sorted(m for m in ('alembic', 'sqlalchemy', "
-         "'sqlglot') if m in sys.modules))"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, expandcontract.cli; print(sorted(m for m in ('alembic', 'sqlalchemy', "
+            "'sqlglot') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert probe.stdout.strip() == "[]"  # heavy modules load lazily

@@ -83,8 +83,11 @@ def test_trailing_suppression_does_not_leak_to_the_next_line(tmp_path: Path) -> 
 
 
 def test_file_level_suppression(tmp_path: Path) -> None:
-    report = lint_ops(tmp_path, 'op.drop_column("t", "a")\nop.drop_column("t", "b")',
-                      extra="# ec: ignore-file[EC101] this whole file was reviewed")
+    report = lint_ops(
+        tmp_path,
+        'op.drop_column("t", "a")\nop.drop_column("t", "b")',
+        extra="# ec: ignore-file[EC101] this whole file was reviewed",
+    )
     assert "EC101" not in codes(report)
     assert "EC005" not in codes(report)
 
@@ -163,11 +166,13 @@ def test_version_awareness(tmp_path: Path) -> None:
 
 def test_not_null_check_from_an_earlier_revision_is_remembered(tmp_path: Path) -> None:
     versions = tmp_path / "versions"
-    write_revision(versions, "a", 'op.create_check_constraint("nn", "users", "email IS NOT NULL", '
-                                  "postgresql_not_valid=True)")
+    write_revision(
+        versions, "a", 'op.create_check_constraint("nn", "users", "email IS NOT NULL", postgresql_not_valid=True)'
+    )
     write_revision(versions, "b", 'op.execute("ALTER TABLE users VALIDATE CONSTRAINT nn")', down="a")
-    write_revision(versions, "c", 'op.alter_column("users", "email", nullable=False)', down="b",
-                   extra='phase = "contract"')
+    write_revision(
+        versions, "c", 'op.alter_column("users", "email", nullable=False)', down="b", extra='phase = "contract"'
+    )
     report = lint([versions], settings=settings_from_mapping({}), use_cache=False)
     assert "EC209" not in codes(report)
     assert "EC106" in codes(report)

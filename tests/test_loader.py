@@ -86,7 +86,7 @@ def test_cycle(tmp_path: Path) -> None:
 
 def test_not_a_project(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
-    with pytest.raises(ProjectNotFoundError, match="no alembic.ini"):
+    with pytest.raises(ProjectNotFoundError, match=r"no alembic\.ini"):
         discover(tmp_path)
     with pytest.raises(ProjectNotFoundError, match="no such file"):
         discover(tmp_path / "missing")

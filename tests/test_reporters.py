@@ -63,7 +63,17 @@ def test_json_shape_is_exactly_the_documented_one(report: Report) -> None:
     assert document["tool"] == {"name": "expandcontract", "version": document["tool"]["version"]}  # type: ignore[index]
     assert list(document["revisions"][0]) == ["revision", "file", "declared_phase", "phase"]  # type: ignore[index]
     assert list(document["findings"][0]) == [  # type: ignore[index]
-        "code", "name", "severity", "category", "file", "line", "revision", "dialect", "statement", "message", "fix",
+        "code",
+        "name",
+        "severity",
+        "category",
+        "file",
+        "line",
+        "revision",
+        "dialect",
+        "statement",
+        "message",
+        "fix",
     ]
 
 
@@ -92,8 +102,13 @@ def test_exact_findings_of_the_mistakes_example(report: Report) -> None:
         ("m7_suppressed.py", 12, "EC101", "info"),
     ]
     assert [(r.revision, r.phase) for r in report.revisions] == [
-        ("m1", "expand"), ("m2", "contract"), ("m3", "expand"), ("m4", "mixed"),
-        ("m5", "contract"), ("m6", "mixed"), ("m7", "contract"),
+        ("m1", "expand"),
+        ("m2", "contract"),
+        ("m3", "expand"),
+        ("m4", "mixed"),
+        ("m5", "contract"),
+        ("m6", "mixed"),
+        ("m7", "contract"),
     ]
     assert report.exit_code == 1
 

@@ -25,7 +25,12 @@ PARSE_TABLE: list[tuple[str, str, str, str | None]] = [
     ("postgres", "ALTER TABLE users RENAME a TO b", "Alter", "AlterRename"),
     ("postgres", "ALTER TABLE users ALTER COLUMN a TYPE bigint", "Alter", "AlterColumn"),
     ("postgres", "ALTER TABLE users ALTER COLUMN a SET NOT NULL", "Alter", "AlterColumn"),
-    ("postgres", "ALTER TABLE o ADD CONSTRAINT fk FOREIGN KEY (u) REFERENCES u (id) NOT VALID", "Alter", "AddConstraint"),
+    (
+        "postgres",
+        "ALTER TABLE o ADD CONSTRAINT fk FOREIGN KEY (u) REFERENCES u (id) NOT VALID",
+        "Alter",
+        "AddConstraint",
+    ),
     ("postgres", "CREATE INDEX CONCURRENTLY ix ON t (a)", "Create", None),
     ("postgres", "DROP INDEX CONCURRENTLY ix", "Drop", None),
     ("postgres", "TRUNCATE t CASCADE", "TruncateTable", None),

@@ -273,12 +273,15 @@ def _findings(
         end_line = change.end_line if change else line
         if _suppressed(unit.suppressions, rule, line, end_line):
             continue
-        severity: Severity = hit.severity or settings.severity.get(rule.code) or settings.severity.get(
-            rule.name
-        ) or rule.severity
+        severity: Severity = (
+            hit.severity or settings.severity.get(rule.code) or settings.severity.get(rule.name) or rule.severity
+        )
         message = hit.message
-        if unit.declared_phase == "contract" and rule.category == "contract" and rule.phase == "contract" and (
-            rule.code not in ("EC003", "EC004")
+        if (
+            unit.declared_phase == "contract"
+            and rule.category == "contract"
+            and rule.phase == "contract"
+            and (rule.code not in ("EC003", "EC004"))
         ):
             # The gate holds declared contract revisions until the old color is retired.
             severity = "info"
@@ -325,9 +328,7 @@ def _suppressed(suppressions: list[Suppression], rule: Rule, line: int, end_line
     return hit
 
 
-def _unused_suppressions(
-    unit: _Unit, rule: Rule, enabled: set[str], settings: Settings, file: str
-) -> list[Finding]:
+def _unused_suppressions(unit: _Unit, rule: Rule, enabled: set[str], settings: Settings, file: str) -> list[Finding]:
     out = []
     for suppression in unit.suppressions:
         unknown = []

@@ -273,7 +273,7 @@ def read_revision(path: Path) -> RevisionFile:
         down_revisions=_tuple(values.get("down_revision")),
         depends_on=_tuple(values.get("depends_on")),
         branch_labels=_tuple(values.get("branch_labels")),
-        phase_attribute=phase,  # type: ignore[arg-type]
+        phase_attribute=phase,
         phase_line=lines.get("phase"),
         message=doc.splitlines()[0] if doc else None,
     )
@@ -335,7 +335,7 @@ def _inherit_branch_phase(ordered: list[RevisionFile], by_id: dict[str, Revision
     for rev in ordered:
         own = [label for label in rev.branch_labels if label in PHASES]
         if own:
-            rev.branch_phase = own[0]  # type: ignore[assignment]
+            rev.branch_phase = own[0]
             continue
         inherited = {by_id[p].branch_phase for p in rev.down_revisions if p in by_id}
         if len(inherited) == 1:

@@ -16,7 +16,9 @@ from expandcontract.sql import changes as c
 from expandcontract.sql.types import SqlType, parse_type
 
 _CONSTANT = re.compile(
-    r"""\s*\(?\s*(?:-?\d+(?:\.\d+)?|'(?:[^']|'')*'|true|false|null)\s*\)?\s*(?:::\s*[\w ]+(?:\(\d+(?:,\s*\d+)?\))?)?\s*""",
+    # a number, a quoted string, true/false/null; optionally parenthesised and ::cast
+    r"""\s*\(?\s*(?:-?\d+(?:\.\d+)?|'(?:[^']|'')*'|true|false|null)\s*\)?\s*"""
+    r"""(?:::\s*[\w ]+(?:\(\d+(?:,\s*\d+)?\))?)?\s*""",
     re.I,
 )
 
@@ -26,7 +28,7 @@ def _dialect(name: str) -> Any:
     from sqlalchemy.dialects import mysql, postgresql
 
     if name == "postgresql":
-        return postgresql.dialect()
+        return postgresql.dialect()  # type: ignore[no-untyped-call]
     dialect = mysql.dialect()
     if name == "mariadb":
         dialect.is_mariadb = True
@@ -99,7 +101,6 @@ def _create_table(op: Any, target: Target) -> list[c.Change]:
 
 
 def _add_column(op: Any, target: Target) -> list[c.Change]:
-    from sqlalchemy import ForeignKeyConstraint, UniqueConstraint
 
     spec = column_spec(op.column, target)
     out: list[c.Change] = [c.AddColumn(table=op.table_name, column=spec)]
@@ -152,9 +153,7 @@ def _create_index(op: Any, target: Target) -> list[c.Change]:
 
 
 def _drop_index(op: Any, target: Target) -> list[c.Change]:
-    return [
-        c.DropIndex(table=op.table_name, name=op.index_name, concurrently=bool(_kw(op, "postgresql_concurrently")))
-    ]
+    return [c.DropIndex(table=op.table_name, name=op.index_name, concurrently=bool(_kw(op, "postgresql_concurrently")))]
 
 
 def _constraint(kind: str) -> Callable[[Any, Target], list[c.Change]]:
@@ -163,8 +162,10 @@ def _constraint(kind: str) -> Callable[[Any, Target], list[c.Change]]:
         expression = None
         if kind == "check":
             condition = op.condition
-            expression = condition if isinstance(condition, str) else str(
-                condition.compile(dialect=dialect_for(target), compile_kwargs={"literal_binds": True})
+            expression = (
+                condition
+                if isinstance(condition, str)
+                else str(condition.compile(dialect=dialect_for(target), compile_kwargs={"literal_binds": True}))
             )
         return [
             c.AddConstraint(

@@ -48,7 +48,10 @@ class MixedPhase(Rule):
     name = "mixed-phase"
     category = "contract"
     phase = "contract"
-    fix = "Split the revision: expand changes in one revision, contract changes in a later one declared phase = 'contract'."
+    fix = (
+        "Split the revision: expand changes in one revision, contract changes in a later one declared "
+        "phase = 'contract'."
+    )
 
     def check_unit(self, ctx: UnitContext) -> Iterator[Hit]:
         if ctx.phase != "mixed":

@@ -41,7 +41,9 @@ class RenameTable(Rule):
     name = "rename-table"
     category = "contract"
     phase = "contract"
-    fix = "Create the new name alongside the old one (new table or a view), move the code, drop the old name in contract."
+    fix = (
+        "Create the new name alongside the old one (new table or a view), move the code, drop the old name in contract."
+    )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if isinstance(change, c.RenameTable) and not ctx.is_new_table(change.table):

@@ -41,10 +41,7 @@ class CreateIndexNonConcurrently(Rule):
     name = "create-index-non-concurrently"
     category = "lock"
     dialects = POSTGRESQL
-    fix = (
-        "Use CREATE INDEX CONCURRENTLY (postgresql_concurrently=True) inside "
-        "op.get_context().autocommit_block()."
-    )
+    fix = "Use CREATE INDEX CONCURRENTLY (postgresql_concurrently=True) inside op.get_context().autocommit_block()."
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if isinstance(change, c.CreateIndex) and not change.concurrently and not ctx.is_new_table(change.table):

@@ -42,7 +42,10 @@ class TypeChangeRewrite(Rule):
     name = "type-change-rewrite"
     category = "lock"
     dialects = POSTGRESQL
-    fix = "Add a new column of the new type, sync and backfill it in batches, then swap; or accept the rewrite on a small table."
+    fix = (
+        "Add a new column of the new type, sync and backfill it in batches, then swap; or accept the rewrite "
+        "on a small table."
+    )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if not isinstance(change, c.AlterColumnType) or ctx.is_new_table(change.table) or change.new_type is None:

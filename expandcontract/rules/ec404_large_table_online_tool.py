@@ -75,5 +75,5 @@ def _alter_clause(change: c.Change) -> str:
     statement = (change.statement or "").strip().rstrip(";")
     prefix = f"ALTER TABLE {change.table} "
     if statement.upper().startswith(prefix.upper()):
-        return statement[len(prefix):].replace('"', '\\"')
+        return statement[len(prefix) :].replace('"', '\\"')
     return "..."

@@ -74,6 +74,8 @@ class MissingLockTimeout(Rule):
             if isinstance(change, c.SetSetting) and change.name.lower() == wanted:
                 return
             if isinstance(change, _LOCKING) and not ctx.is_new_table(change.table):
-                yield Hit(f"No {wanted} is set before this DDL: it can wait for its lock forever, blocking others.",
-                          change=change)
+                yield Hit(
+                    f"No {wanted} is set before this DDL: it can wait for its lock forever, blocking others.",
+                    change=change,
+                )
                 return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from expandcontract.dialects import Target
 from expandcontract.sql import changes as c
@@ -63,6 +63,7 @@ def parse_statement(text: str, target: Target) -> list[c.Change]:
     known = _known_text_forms(text, target)
     if known is not None:
         return known
+    tree: Any
     try:
         tree = sqlglot.parse_one(text, read=target.sqlglot_dialect)
     except SqlglotError as error:
@@ -90,7 +91,8 @@ def _known_text_forms(text: str, target: Target) -> list[c.Change] | None:
         # sqlglot reads this as a *table* rename (ALTER_RENAME_REQUIRES_COLUMN); it is the column
         # rename Alembic renders for alter_column(new_column_name=...).
         m = re.fullmatch(
-            rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) RENAME (?!TO\b|CONSTRAINT\b)(?:COLUMN )?({_IDENT}) TO ({_IDENT})",
+            rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) "
+            rf"RENAME (?!TO\b|CONSTRAINT\b)(?:COLUMN )?({_IDENT}) TO ({_IDENT})",
             flat,
             re.I,
         )
@@ -183,7 +185,8 @@ _PG_FORMS: list[tuple[str, Callable[[re.Match[str], Target], list[c.Change] | No
     (
         rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?(?P<t>{_IDENT}) (?:RENAME CONSTRAINT|ALTER (?:COLUMN )?\S+ "
         r"(?:SET STATISTICS|SET STORAGE|SET COMPRESSION|ADD GENERATED|SET GENERATED|DROP IDENTITY|RESTART)|"
-        r"REPLICA IDENTITY|(?:ENABLE|DISABLE) (?:ALWAYS |REPLICA )?TRIGGER|OWNER TO|CLUSTER ON|SET WITHOUT CLUSTER)\b.*",
+        r"REPLICA IDENTITY|(?:ENABLE|DISABLE) (?:ALWAYS |REPLICA )?TRIGGER|OWNER TO|CLUSTER ON|"
+        r"SET WITHOUT CLUSTER)\b.*",
         lambda m, t: [c.Other(what="alter table metadata", table=unquote(m["t"]))],
     ),
     (
@@ -442,15 +445,18 @@ def _create(tree: exp.Expression, target: Target) -> list[c.Change]:
     if kind == "TABLE":
         schema = tree.this
         table = _name(schema.this if isinstance(schema, exp.Schema) else schema)
-        columns = [column_spec(e, target) for e in (schema.expressions if isinstance(schema, exp.Schema) else [])
-                   if isinstance(e, exp.ColumnDef)]
+        columns = [
+            column_spec(e, target)
+            for e in (schema.expressions if isinstance(schema, exp.Schema) else [])
+            if isinstance(e, exp.ColumnDef)
+        ]
         return [c.CreateTable(table=table, columns=columns)]
     if kind == "INDEX":
         index = tree.this
-        table = _name(index.args.get("table")) if isinstance(index, exp.Index) else None
+        index_table = _name(index.args.get("table")) if isinstance(index, exp.Index) else None
         return [
             c.CreateIndex(
-                table=table,
+                table=index_table,
                 name=index.name if isinstance(index, exp.Index) else None,
                 unique=bool(tree.args.get("unique")),
                 concurrently=bool(tree.args.get("concurrently")),
@@ -470,8 +476,9 @@ def _drop(tree: exp.Expression, target: Target) -> list[c.Change]:
     if kind == "INDEX":
         on = tree.args.get("cluster")
         table = _name(on.this) if isinstance(on, exp.OnProperty) else None
-        return [c.DropIndex(table=table, name=_name(t), concurrently=bool(tree.args.get("concurrently")))
-                for t in tables]
+        return [
+            c.DropIndex(table=table, name=_name(t), concurrently=bool(tree.args.get("concurrently"))) for t in tables
+        ]
     if kind in ("SCHEMA", "DATABASE"):
         return [c.DropSchema(name=(t.args["db"].name if t.args.get("db") else _name(t))) for t in tables]
     return [c.Other(what=f"drop {kind.lower()}")]

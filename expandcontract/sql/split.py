@@ -25,7 +25,7 @@ class Statement:
 def split_statements(sql: str, sqlglot_dialect: str) -> list[Statement]:
     """Split ``sql`` on top-level semicolons; comments travel with the statement after them."""
     from sqlglot.dialects.dialect import Dialect
-    from sqlglot.tokens import TokenType
+    from sqlglot import TokenType
 
     try:
         tokens = Dialect.get_or_raise(sqlglot_dialect).tokenize(sql)
@@ -59,9 +59,7 @@ def _comments(sql: str, start: int, end: int | None = None) -> tuple[tuple[int, 
     return tuple((base + chunk.count("\n", 0, m.start()), m.group(0)) for m in _COMMENT.finditer(chunk))
 
 
-def _append(
-    out: list[Statement], sql: str, start: int, code_start: int, end: int, line: int | None, last: int
-) -> None:
+def _append(out: list[Statement], sql: str, start: int, code_start: int, end: int, line: int | None, last: int) -> None:
     comments = _comments(sql, start, end)
     if out and out[-1].text and start > 0:
         # `stmt; -- note` : a comment on the line of the previous semicolon belongs to that statement.

@@ -111,6 +111,24 @@ def _split_args(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
+def _longer_or_unbounded(old: SqlType, new: SqlType) -> bool:
+    """A length limit that stays or grows (no limit at all counts as the largest)."""
+    o, n = old.int_args, new.int_args
+    if not n:
+        return True
+    return bool(o) and n[0] >= o[0]  # type: ignore[index]
+
+
+def _numeric_precision_up(old: SqlType, new: SqlType) -> bool:
+    """numeric(p, s) -> numeric(p2 >= p, s), or to unconstrained numeric."""
+    o, n = old.int_args, new.int_args
+    if not n:
+        return True
+    if not o:
+        return False
+    return (n[1] if len(n) > 1 else 0) == (o[1] if len(o) > 1 else 0) and n[0] >= o[0]
+
+
 def is_compatible_widening(old: SqlType, new: SqlType) -> bool:
     """True when every value the old type holds is still valid, unchanged, in the new type.
 
@@ -121,10 +139,7 @@ def is_compatible_widening(old: SqlType, new: SqlType) -> bool:
     if old == new:
         return True
     if old.name == new.name == "VARCHAR" or (old.name, new.name) == ("CHAR", "VARCHAR"):
-        o, n = old.int_args, new.int_args
-        if not n:
-            return True  # unbounded varchar
-        return bool(o) and n[0] >= o[0]  # type: ignore[index]
+        return _longer_or_unbounded(old, new)
     if old.name in ("VARCHAR", "CHAR") and new.name in ("TEXT", "MEDIUMTEXT", "LONGTEXT"):
         return True
     if old.name in _TEXT_MYSQL and new.name in _TEXT_MYSQL:
@@ -134,19 +149,10 @@ def is_compatible_widening(old: SqlType, new: SqlType) -> bool:
             return _INT_WIDTH[new.name] > _INT_WIDTH[old.name]
         return _INT_WIDTH[new.name] >= _INT_WIDTH[old.name] and old.unsigned == new.unsigned
     if old.name == new.name == "NUMERIC":
-        o, n = old.int_args, new.int_args
-        if not n:
-            return True  # unconstrained numeric
-        if not o:
-            return False
-        o_scale = o[1] if len(o) > 1 else 0
-        n_scale = n[1] if len(n) > 1 else 0
-        return n_scale == o_scale and n[0] >= o[0]
+        return _numeric_precision_up(old, new)
     if old.name == new.name and old.name in ("ENUM", "SET"):
         return new.enum_values[: len(old.enum_values)] == old.enum_values
-    if (old.name, new.name) in {("REAL", "DOUBLE PRECISION"), ("JSON", "JSONB"), ("CIDR", "INET")}:
-        return True
-    return False
+    return (old.name, new.name) in {("REAL", "DOUBLE PRECISION"), ("JSON", "JSONB"), ("CIDR", "INET")}
 
 
 def postgres_rewrite_free(old: SqlType, new: SqlType) -> bool:
@@ -154,22 +160,14 @@ def postgres_rewrite_free(old: SqlType, new: SqlType) -> bool:
     if old == new:
         return True
     if old.name == new.name == "VARCHAR":
-        o, n = old.int_args, new.int_args
-        return not n or (bool(o) and n[0] >= o[0])  # type: ignore[index]
+        return _longer_or_unbounded(old, new)
     if old.name == "VARCHAR" and new.name == "TEXT":
         return True
     if old.name == "TEXT" and new.name == "VARCHAR" and not new.args:
         return True
     if old.name == new.name == "NUMERIC":
-        o, n = old.int_args, new.int_args
-        if not n:
-            return True
-        if not o:
-            return False
-        return (o[1] if len(o) > 1 else 0) == (n[1] if len(n) > 1 else 0) and n[0] >= o[0]
-    if (old.name, new.name) == ("CIDR", "INET"):
-        return True
-    return False
+        return _numeric_precision_up(old, new)
+    return (old.name, new.name) == ("CIDR", "INET")
 
 
 def mysql_varchar_prefix_bytes(chars: int, charset: str) -> int:
