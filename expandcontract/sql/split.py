@@ -24,8 +24,8 @@ class Statement:
 
 def split_statements(sql: str, sqlglot_dialect: str) -> list[Statement]:
     """Split ``sql`` on top-level semicolons; comments travel with the statement after them."""
-    from sqlglot.dialects.dialect import Dialect
     from sqlglot import TokenType
+    from sqlglot.dialects.dialect import Dialect
 
     try:
         tokens = Dialect.get_or_raise(sqlglot_dialect).tokenize(sql)
