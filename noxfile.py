@@ -1,0 +1,44 @@
+"""nox sessions: tests, lint, typecheck, docs, bench (`nox -l` lists them)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.default_venv_backend = "venv"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (database tests need EC_TEST_POSTGRES_URL / EC_TEST_MYSQL_URL, or Docker)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".", "mypy>=1.10")
+    session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Regenerate the rule pages; fail if the committed ones were stale."""
+    session.install("-e", ".")
+    session.run("python", "-m", "expandcontract._docgen", "--check")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Print performance figures: SQL throughput vs squawk, 500-revision cold/warm lint, import time."""
+    session.install("-e", ".", "squawk-cli")
+    session.run("python", "bench/bench_lint.py", *session.posargs)
