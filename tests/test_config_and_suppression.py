@@ -176,3 +176,21 @@ def test_not_null_check_from_an_earlier_revision_is_remembered(tmp_path: Path) -
     report = lint([versions], settings=settings_from_mapping({}), use_cache=False)
     assert "EC209" not in codes(report)
     assert "EC106" in codes(report)
+
+
+def test_cached_analysis_unpickles_without_sqlalchemy(tmp_path: Path) -> None:
+    import pickle
+    import subprocess
+    import sys
+
+    from expandcontract.dialects import Target
+    from expandcontract.migrations.capture import capture
+    from expandcontract.migrations.loader import discover
+
+    path = write_revision(tmp_path / "v", "a", 'op.add_column("t", sa.Column("c", sa.String(5)))')
+    changes = capture(discover(path.parent).revisions[0], Target.default("postgresql"), [])
+    blob = tmp_path / "changes.pickle"
+    blob.write_bytes(pickle.dumps(changes))
+    code = f"import pickle, sys; pickle.loads(open({str(blob)!r}, 'rb').read()); print('sqlalchemy' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -99,3 +99,32 @@ def test_single_revision_file_reports_only_that_file(tmp_path: Path) -> None:
     source = discover(b)
     assert source.only == {b}
     assert [r.revision for r in source.revisions] == ["a", "b"]
+
+
+def test_typed_one_line_assignments_use_the_fast_path(tmp_path: Path) -> None:
+    from expandcontract.migrations.loader import _read_simple_assignments, read_revision
+
+    text = (
+        '"""doc"""\nfrom typing import Sequence, Union\n\nrevision: str = "abc"  # the id\n'
+        'down_revision: Union[str, None] = "xyz"\nbranch_labels: Union[str, Sequence[str], None] = None\n'
+        'depends_on = None\nphase = "contract"\n'
+    )
+    assert _read_simple_assignments(text) is not None
+    rev = read_revision(tmp_path / "r.py", text)
+    assert (rev.revision, rev.down_revisions, rev.declared_phase, rev.phase_line) == ("abc", ("xyz",), "contract", 8)
+
+
+def test_multi_line_values_fall_back_to_the_syntax_tree(tmp_path: Path) -> None:
+    from expandcontract.migrations.loader import _read_simple_assignments, read_revision
+
+    text = 'revision = "m"\ndown_revision = (\n    "a",\n    "b",\n)\n'
+    assert _read_simple_assignments(text) is None
+    assert read_revision(tmp_path / "r.py", text).down_revisions == ("a", "b")
+
+
+def test_reassignment_inside_a_function_falls_back_and_is_ignored(tmp_path: Path) -> None:
+    from expandcontract.migrations.loader import _read_simple_assignments, read_revision
+
+    text = 'revision = "a"\ndown_revision = None\n\ndef upgrade():\n    phase = "contract"\n'
+    assert _read_simple_assignments(text) is None
+    assert read_revision(tmp_path / "r.py", text).declared_phase is None

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import os
 import pickle
 import tempfile
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 
 from expandcontract._version import __version__
@@ -21,13 +21,18 @@ _FORMAT = 1
 
 @cache
 def _environment_key() -> str:
-    versions = []
-    for dist in ("sqlglot", "alembic", "sqlalchemy"):
+    # Where each analysing package lives and when it was installed: an upgrade changes it.
+    # (importlib.metadata would cost more than a whole cached run; find_spec imports nothing.)
+    parts = []
+    for package in ("sqlglot", "alembic", "sqlalchemy"):
+        spec = importlib.util.find_spec(package)
+        origin = spec.origin if spec and spec.origin else "-"
         try:
-            versions.append(metadata.version(dist))
-        except metadata.PackageNotFoundError:
-            versions.append("-")
-    return f"{_FORMAT}:{__version__}:{':'.join(versions)}"
+            stamp = os.stat(origin).st_mtime_ns
+        except OSError:
+            stamp = 0
+        parts.append(f"{origin}@{stamp}")
+    return f"{_FORMAT}:{__version__}:{':'.join(parts)}"
 
 
 class AnalysisCache:

@@ -163,7 +163,7 @@ def _reported(path: Path, source: Source, changed: set[Path] | None) -> bool:
 
 
 def _revision_unit(rev: RevisionFile, source: Source, settings: Settings, cache: AnalysisCache) -> _Unit:
-    content = rev.path.read_bytes()
+    content = rev.text.encode("utf-8")
     target = settings.target
     key = cache.key(content, target.dialect, "revision")
     changes = cache.get(key)
@@ -172,7 +172,7 @@ def _revision_unit(rev: RevisionFile, source: Source, settings: Settings, cache:
 
         changes = capture(rev, target, source.sys_path)
         cache.put(key, changes)
-    text = content.decode("utf-8", errors="replace")
+    text = rev.text
     sql_changes = [ch for ch in changes if ch.source == "sql"]
     suppressions = python_suppressions(text) + sql_suppressions(sql_changes)
     return _Unit(rev.path, rev.revision, rev.declared_phase, changes, suppressions)

@@ -51,6 +51,8 @@ def _parse(comment: str, line: int, covers_next: bool) -> Suppression | None:
 def python_suppressions(source: str) -> list[Suppression]:
     """Suppressions in a revision file's comments (never inside strings)."""
     out: list[Suppression] = []
+    if "ec:" not in source:
+        return out
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError, IndentationError):

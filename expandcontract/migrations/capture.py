@@ -9,6 +9,7 @@ the revision file that issued it, the SQL Alembic renders for it, and whether it
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import io
 import sys
@@ -231,8 +232,23 @@ def _changes(recorder: _Recorder, target: Target) -> list[c.Change]:
             change.source = "sql" if is_sql else "op"
             if not is_sql:
                 change.statement = statement
-        out.extend(made)
+        out.extend(_plain(change) for change in made)
     return out
+
+
+def _plain(value: Any) -> Any:
+    """Plain Python values only: SQLAlchemy's ``quoted_name`` (a str subclass) would make the
+    cache import SQLAlchemy just to unpickle a name."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            object.__setattr__(value, f.name, _plain(getattr(value, f.name)))  # frozen ones too
+    return value
 
 
 def _op_changes(op: Any, target: Target, line: int) -> list[c.Change]:

@@ -43,6 +43,8 @@ class RevisionFile:
     #: Phase inherited from an ``expand``/``contract`` branch label (own or an ancestor's).
     branch_phase: Phase | None = None
     message: str | None = None
+    #: The file's text, read once for metadata, suppressions and the cache key.
+    text: str = field(default="", repr=False, compare=False)
 
     @property
     def declared_phase(self) -> Phase | None:
@@ -200,26 +202,30 @@ def _from_script_dir(script: Path, versions: list[Path], sys_path: list[Path], r
 # --- revisions -----------------------------------------------------------------------------------
 
 
-def _revision_files(directories: Iterable[Path]) -> list[Path]:
-    files: list[Path] = []
+_REVISION_LINE = re.compile(r"^revision\s*(?::[^=]+)?=", re.M)
+_SIMPLE_ASSIGNMENT = re.compile(
+    r"^(revision|down_revision|branch_labels|depends_on|phase)\s*(?::\s*[^=\n]+)?=[ \t]*(.*?)[ \t]*(?:#.*)?$", re.M
+)
+_KEYS = ("revision", "down_revision", "branch_labels", "depends_on", "phase")
+
+
+def _revision_files(directories: Iterable[Path]) -> list[tuple[Path, str]]:
+    files: list[tuple[Path, str]] = []
     for directory in directories:
         for path in sorted(directory.rglob("*.py")):
             if path.name.startswith("__") or "__pycache__" in path.parts:
                 continue
-            files.append(path)
-    return [f for f in files if _looks_like_revision(f)]
-
-
-def _looks_like_revision(path: Path) -> bool:
-    try:
-        head = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return bool(re.search(r"^revision\s*(?::[^=]+)?=", head, re.M))
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if _REVISION_LINE.search(text):
+                files.append((path, text))
+    return files
 
 
 def _from_versions(directories: list[Path], root: Path, *, kind: Literal["alembic", "versions", "revision"]) -> Source:
-    revisions = [read_revision(p) for p in _revision_files(directories)]
+    revisions = [read_revision(p, text) for p, text in _revision_files(directories)]
     return Source(root.resolve(), kind, revisions=order_revisions(revisions))
 
 
@@ -233,14 +239,41 @@ def _tuple(value: object) -> tuple[str, ...]:
     return (str(value),)
 
 
-def read_revision(path: Path) -> RevisionFile:
-    """Read a revision's identifiers from its syntax tree (module-level literal assignments)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+def read_revision(path: Path, text: str | None = None) -> RevisionFile:
+    """Read a revision's identifiers (module-level literal assignments) without importing it."""
+    if text is None:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    fast = _read_simple_assignments(text)
+    if fast is not None:
+        values, lines = fast
+        return _revision_from_values(path, text, values, lines, message=None)
+    return _read_revision_tree(path, text)
+
+
+def _read_simple_assignments(text: str) -> tuple[dict[str, object], dict[str, int]] | None:
+    """The usual one-line ``name = literal`` form, without parsing the whole file; None when a
+    key is assigned in any other way (then the syntax tree decides)."""
+    values: dict[str, object] = {}
+    lines: dict[str, int] = {}
+    for match in _SIMPLE_ASSIGNMENT.finditer(text):
+        try:
+            values[match[1]] = ast.literal_eval(match[2])
+        except (ValueError, SyntaxError):
+            return None
+        lines[match[1]] = text.count("\n", 0, match.start()) + 1
+    for key in _KEYS:
+        # A second assignment of a key, e.g. inside a function, needs the real tree.
+        if len(re.findall(rf"^\s*{key}\s*(?::[^=\n]+)?=(?!=)", text, re.M)) > (1 if key in values else 0):
+            return None
+    return values, lines
+
+
+def _read_revision_tree(path: Path, text: str) -> RevisionFile:
     try:
         tree = ast.parse(text, filename=str(path))
     except SyntaxError as error:
         # The capture step reports the syntax error as a finding; keep the file in the walk.
-        return RevisionFile(path, revision=None, message=f"syntax error: {error.msg}")
+        return RevisionFile(path, revision=None, message=f"syntax error: {error.msg}", text=text)
     values: dict[str, object] = {}
     lines: dict[str, int] = {}
     for node in tree.body:
@@ -257,6 +290,13 @@ def read_revision(path: Path) -> RevisionFile:
                 except (ValueError, SyntaxError):
                     values[target.id] = _Unreadable(ast.unparse(value))
                 lines[target.id] = node.lineno
+    doc = ast.get_docstring(tree)
+    return _revision_from_values(path, text, values, lines, message=doc.splitlines()[0] if doc else None)
+
+
+def _revision_from_values(
+    path: Path, text: str, values: dict[str, object], lines: dict[str, int], *, message: str | None
+) -> RevisionFile:
     revision = values.get("revision")
     phase = values.get("phase")
     from expandcontract.errors import ConfigError
@@ -266,7 +306,6 @@ def read_revision(path: Path) -> RevisionFile:
     for key in ("revision", "down_revision", "depends_on", "branch_labels"):
         if isinstance(values.get(key), _Unreadable):
             raise RevisionGraphError(f"{path}: {key} is not a literal ({values[key]}); ec reads it without importing")
-    doc = ast.get_docstring(tree)
     return RevisionFile(
         path=path,
         revision=str(revision) if revision is not None else None,
@@ -275,7 +314,8 @@ def read_revision(path: Path) -> RevisionFile:
         branch_labels=_tuple(values.get("branch_labels")),
         phase_attribute=phase,
         phase_line=lines.get("phase"),
-        message=doc.splitlines()[0] if doc else None,
+        message=message,
+        text=text,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from expandcontract.dialects import Target
@@ -45,7 +46,7 @@ def parse_sql(sql: str, target: Target, *, line_offset: int = 0, fixed_line: int
         else:
             line, end_line = line_offset + stmt.line, line_offset + stmt.end_line
             comments = tuple((line_offset + n, text) for n, text in stmt.comments)
-        made = parse_statement(stmt.text, target) if stmt.text else [c.Other(what="comment")]
+        made = parse_statement(stmt.text, target, tokens=(stmt.tokens, sql)) if stmt.text else [c.Other(what="comment")]
         for change in made:
             change.line, change.end_line = line, end_line
             change.statement = stmt.text or None
@@ -54,9 +55,19 @@ def parse_sql(sql: str, target: Target, *, line_offset: int = 0, fixed_line: int
     return out
 
 
-def parse_statement(text: str, target: Target) -> list[c.Change]:
-    """Normalise one statement (no trailing semicolon)."""
-    import sqlglot
+@cache
+def _dialect(name: str) -> Any:
+    from sqlglot.dialects.dialect import Dialect
+
+    return Dialect.get_or_raise(name)
+
+
+def parse_statement(text: str, target: Target, *, tokens: tuple[list[Any], str] | None = None) -> list[c.Change]:
+    """Normalise one statement (no trailing semicolon).
+
+    ``tokens`` are the statement's tokens from :func:`split_statements` with the text they
+    index into, so a script is tokenized once.
+    """
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
 
@@ -64,8 +75,13 @@ def parse_statement(text: str, target: Target) -> list[c.Change]:
     if known is not None:
         return known
     tree: Any
+    dialect = _dialect(target.sqlglot_dialect)
     try:
-        tree = sqlglot.parse_one(text, read=target.sqlglot_dialect)
+        if tokens is not None and tokens[0]:
+            trees = dialect.parser().parse(tokens[0], tokens[1])
+        else:
+            trees = dialect.parse(text)
+        tree = trees[0] if trees else None
     except SqlglotError as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         return [c.Unverified(reason=f"sqlglot could not parse this statement ({first})")]

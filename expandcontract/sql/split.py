@@ -1,13 +1,16 @@
 """Split SQL text into statements with their line numbers, using sqlglot's tokenizer.
 
 Splitting is done on tokens rather than by ``sqlglot.parse`` of the whole text: one statement
-that fails to parse must not hide the others.
+that fails to parse must not hide the others. The tokens are kept so each statement is parsed
+from them without tokenizing twice.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any
 
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 
@@ -20,6 +23,18 @@ class Statement:
     #: (line, text) of each comment in the statement or right before it.
     comments: tuple[tuple[int, str], ...]
     end_line: int = 0
+    #: The statement's sqlglot tokens (offsets into the whole text); empty when untokenizable.
+    tokens: list[Any] = field(default_factory=list, compare=False, repr=False)
+
+
+class _Lines:
+    """Offset -> line number in O(log n): counting newlines per statement would be quadratic."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def at(self, offset: int) -> int:
+        return bisect_right(self.starts, offset)
 
 
 def split_statements(sql: str, sqlglot_dialect: str) -> list[Statement]:
@@ -27,55 +42,49 @@ def split_statements(sql: str, sqlglot_dialect: str) -> list[Statement]:
     from sqlglot import TokenType
     from sqlglot.dialects.dialect import Dialect
 
+    lines = _Lines(sql)
     try:
         tokens = Dialect.get_or_raise(sqlglot_dialect).tokenize(sql)
     except Exception:  # noqa: BLE001 - an untokenizable text is still one (unverifiable) statement
         text = sql.strip()
         if not text:
             return []
-        return [Statement(text, _first_code_line(sql), _comments(sql, 0), sql.rstrip().count("\n") + 1)]
+        return [Statement(text, _first_code_line(sql), _comments(sql, lines, 0), sql.rstrip().count("\n") + 1)]
 
     statements: list[Statement] = []
     chunk_start = 0
-    first_token_line: int | None = None
-    code_start = 0
-    last_token_line = 0
-    for token in tokens:
+    first = 0
+    for index, token in enumerate(tokens):
         if token.token_type == TokenType.SEMICOLON:
-            _append(statements, sql, chunk_start, code_start, token.start, first_token_line, last_token_line)
+            _append(statements, sql, lines, chunk_start, token.start, tokens[first:index])
             chunk_start = token.end + 1
-            first_token_line = None
-        else:
-            if first_token_line is None:
-                first_token_line, code_start = token.line, token.start
-            last_token_line = token.line
-    _append(statements, sql, chunk_start, code_start, len(sql), first_token_line, last_token_line)
+            first = index + 1
+    _append(statements, sql, lines, chunk_start, len(sql), tokens[first:])
     return statements
 
 
-def _comments(sql: str, start: int, end: int | None = None) -> tuple[tuple[int, str], ...]:
-    chunk = sql[start:end]
-    base = sql.count("\n", 0, start) + 1
-    return tuple((base + chunk.count("\n", 0, m.start()), m.group(0)) for m in _COMMENT.finditer(chunk))
+def _comments(sql: str, lines: _Lines, start: int, end: int | None = None) -> tuple[tuple[int, str], ...]:
+    return tuple((lines.at(m.start()), m.group(0)) for m in _COMMENT.finditer(sql, start, end or len(sql)))
 
 
-def _append(out: list[Statement], sql: str, start: int, code_start: int, end: int, line: int | None, last: int) -> None:
-    comments = _comments(sql, start, end)
+def _append(out: list[Statement], sql: str, lines: _Lines, start: int, end: int, tokens: list[Any]) -> None:
+    comments = _comments(sql, lines, start, end)
     if out and out[-1].text and start > 0:
         # `stmt; -- note` : a comment on the line of the previous semicolon belongs to that statement.
-        semicolon_line = sql.count("\n", 0, start) + 1
+        semicolon_line = lines.at(start - 1)
         trailing = tuple(cm for cm in comments if cm[0] == semicolon_line)
         if trailing:
             prev = out[-1]
-            out[-1] = Statement(prev.text, prev.line, prev.comments + trailing, prev.end_line)
+            out[-1] = Statement(prev.text, prev.line, prev.comments + trailing, prev.end_line, prev.tokens)
             comments = tuple(cm for cm in comments if cm[0] != semicolon_line)
-    code = sql[max(start, code_start) : end].strip()
-    if line is None:
+    if not tokens:
         # Only comments: they can still carry a file-level suppression or a phase declaration.
         if comments:
             out.append(Statement("", comments[0][0], comments, comments[-1][0]))
         return
-    out.append(Statement(code, line, comments, max(last, line)))
+    code = sql[tokens[0].start : end].strip()
+    line = tokens[0].line
+    out.append(Statement(code, line, comments, max(tokens[-1].line, line), tokens))
 
 
 def _first_code_line(sql: str) -> int:

@@ -1,0 +1,141 @@
+"""Performance figures for `ec lint` (printed, never asserted; targets from the issue).
+
+1. Plain SQL: one 10,000-statement migration file; statements/second and wall time, beside
+   squawk's wall time on the same file when `squawk` is installed (target: within 5x).
+2. Alembic: a generated 500-revision project; cold `ec lint` (target < 3 s) and a repeated run
+   with nothing changed (target < 0.5 s, served by the analysis cache).
+3. Start-up: `import expandcontract` and `ec --help` (target < 0.3 s).
+
+Each figure is the best of several runs of a fresh process, so interpreter start-up counts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STATEMENTS = [
+    "ALTER TABLE users ADD COLUMN c{i} text",
+    "CREATE INDEX CONCURRENTLY ix_{i} ON orders (user_id, created_at)",
+    "ALTER TABLE orders ADD CONSTRAINT fk_{i} FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID",
+    "ALTER TABLE orders VALIDATE CONSTRAINT fk_{i}",
+    "UPDATE users SET c{i} = 'x' WHERE id BETWEEN {i} AND {i} + 1000",
+    "ALTER TABLE users ALTER COLUMN c{i} SET DEFAULT 'y'",
+    "ALTER TABLE users DROP COLUMN IF EXISTS old_{i}",
+    "CREATE TABLE t_{i} (id bigint PRIMARY KEY, payload jsonb NOT NULL DEFAULT '{{}}')",
+    "ALTER TABLE users RENAME COLUMN a_{i} TO b_{i}",
+    "SET lock_timeout = '2s'",
+]
+
+CLEAN_STATEMENTS = [
+    "SET lock_timeout = '2s'",
+    "ALTER TABLE users ADD COLUMN c{i} bigint",
+    "ALTER TABLE orders VALIDATE CONSTRAINT fk_{i}",
+    "CREATE TABLE t_{i} (id bigint PRIMARY KEY)",
+]
+
+REVISION = '''"""revision {n}"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "r{n:04d}"
+down_revision = {down}
+phase = "expand"
+
+
+def upgrade():
+    op.add_column("t{table}", sa.Column("c{n}", sa.String(50), nullable=True))
+    with op.get_context().autocommit_block():
+        op.create_index("ix_{n}", "t{table}", ["c{n}"], postgresql_concurrently=True)
+    op.execute("UPDATE t{table} SET c{n} = 'a' WHERE id < 100")
+'''
+
+
+def best_wall(cmd: list[str], runs: int, env: dict[str, str] | None = None, setup=None) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(runs):
+        if setup:
+            setup()
+        start = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+        times.append(time.perf_counter() - start)
+    return min(times), times
+
+
+def ec_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "expandcontract.cli", *args]
+
+
+def bench_sql(tmp: Path, runs: int) -> None:
+    for label, statements in (("mixed", STATEMENTS), ("mostly clean", CLEAN_STATEMENTS)):
+        sql = tmp / f"{label.replace(' ', '_')}.sql"
+        with sql.open("w", encoding="utf-8") as handle:
+            for i in range(10_000):
+                handle.write(statements[i % len(statements)].format(i=i) + ";\n")
+        _bench_sql_file(sql, label, runs)
+
+
+def _bench_sql_file(sql: Path, label: str, runs: int) -> None:
+    ec_best, _ = best_wall(ec_cmd("lint", str(sql), "--no-cache", "--exit-zero", "--format", "json"), runs)
+    print(f"plain SQL, 10,000 statements ({label}): ec {ec_best:.2f} s wall ({10_000 / ec_best:,.0f} statements/s)")
+    squawk = shutil.which("squawk", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if squawk:
+        sq_best, _ = best_wall([squawk, str(sql)], runs)
+        print(
+            f"  squawk {sq_best:.2f} s wall on the same file; ratio ec/squawk = {ec_best / sq_best:.1f}x (target <= 5x)"
+        )
+    else:
+        print("  squawk not installed (pip install squawk-cli) - no ratio")
+    from importlib import metadata
+
+    try:
+        print(f"  parser: sqlglotc {metadata.version('sqlglotc')} (compiled)")
+    except metadata.PackageNotFoundError:
+        print("  parser: pure-Python sqlglot (pip install 'expandcontract[fast]' for the compiled one)")
+
+
+def bench_alembic(tmp: Path, runs: int) -> None:
+    versions = tmp / "project" / "versions"
+    versions.mkdir(parents=True)
+    for n in range(500):
+        down = "None" if n == 0 else f'"r{n - 1:04d}"'
+        (versions / f"r{n:04d}_rev.py").write_text(REVISION.format(n=n, down=down, table=n % 20), encoding="utf-8")
+    cache = tmp / "cache"
+    env = {**os.environ, "EC_CACHE_DIR": str(cache)}
+    cmd = ec_cmd("lint", str(versions), "--exit-zero", "--format", "json")
+    cold, _ = best_wall(cmd, runs, env=env, setup=lambda: shutil.rmtree(cache, ignore_errors=True))
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, check=False)
+    warm, warm_all = best_wall(cmd, runs, env=env)
+    print(
+        f"Alembic, 500 revisions: cold {cold:.2f} s (target < 3 s); warm {warm:.2f} s "
+        f"(median {statistics.median(warm_all):.2f} s, target < 0.5 s)"
+    )
+
+
+def bench_startup(runs: int) -> None:
+    imp, _ = best_wall([sys.executable, "-c", "import expandcontract"], runs)
+    hlp, _ = best_wall(ec_cmd("--help"), runs)
+    base, _ = best_wall([sys.executable, "-c", "pass"], runs)
+    print(
+        f"start-up: import expandcontract {imp:.3f} s, ec --help {hlp:.3f} s (target < 0.3 s); "
+        f"bare interpreter {base:.3f} s"
+    )
+
+
+def main() -> None:
+    runs = int(os.environ.get("EC_BENCH_RUNS", "5"))
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, best of {runs} runs")
+    with tempfile.TemporaryDirectory(prefix="ec-bench-") as tmp:
+        bench_startup(runs)
+        bench_sql(Path(tmp), runs)
+        bench_alembic(Path(tmp), runs)
+
+
+if __name__ == "__main__":
+    main()
