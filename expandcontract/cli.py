@@ -45,6 +45,11 @@ def _handle_errors(fn: F) -> F:
         except ExpandContractError as error:
             click.echo(f"ec: error: {error}", err=True)
             sys.exit(error.exit_code)
+        except OSError as error:
+            # Unreadable files or directories are the user's to fix, not a bug.
+            where = f"{error.filename}: " if error.filename else ""
+            click.echo(f"ec: error: {where}{error.strerror or error}", err=True)
+            sys.exit(EXIT_USAGE)
         except BrokenPipeError:
             # The reader went away (`ec rules | head`): not an error worth a traceback.
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -147,6 +152,7 @@ def lint_command(
 
     report = lint(
         list(paths),
+        progress=_progress if sys.stderr.isatty() else None,
         dialect=dialect,
         config=config,
         select=_codes(select),
@@ -192,6 +198,23 @@ def rules_command(code: str | None, fmt: str) -> None:
     for info in infos:
         opt = " (opt-in)" if info.opt_in else ""
         click.echo(f"{info.code}  {info.name:<32} {info.category:<10} {info.severity:<7} {info.summary}{opt}")
+
+
+@main.command("rule", hidden=True)
+@click.argument("code")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def rule_command(ctx: click.Context, code: str, fmt: str) -> None:
+    """Show one rule's documentation (same as `ec rules CODE`)."""
+    ctx.invoke(rules_command, code=code, fmt=fmt)
+
+
+def _progress(done: int, total: int) -> None:
+    """Shown on a terminal while revisions are analysed (cache misses only)."""
+    end = "\n" if done == total else ""
+    click.echo(f"\rec: analysing revisions {done}/{total}", err=True, nl=False)
+    if end:
+        click.echo("", err=True)
 
 
 def _write_atomically(path: Path, text: str) -> None:

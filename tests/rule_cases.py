@@ -302,6 +302,9 @@ CASES: list[tuple[str, str, str, str, int]] = [
     ("EC501", MY, "sql", "SET SESSION lock_wait_timeout = 5;\nALTER TABLE users ADD COLUMN c INT;", 0),
     ("EC501", MA, "op", "op.drop_column('users', 'c')", 1),
     ("EC501", MA, "op", "op.execute('SET SESSION lock_wait_timeout = 5')\nop.drop_column('users', 'c')", 0),
+    # EC504 missing-statement-timeout (opt-in)
+    ("EC504", PG, "sql", "SET lock_timeout = '2s';\nALTER TABLE events ALTER COLUMN id TYPE bigint;", 1),
+    ("EC504", PG, "sql", "SET statement_timeout = '30s';\nALTER TABLE events ALTER COLUMN id TYPE bigint;", 0),
     # EC502 prefer-jsonb
     ("EC502", PG, "op", "op.add_column('e', sa.Column('payload', sa.JSON()))", 1),
     ("EC502", PG, "op", "op.add_column('e', sa.Column('payload', postgresql.JSONB()))", 0),

@@ -51,6 +51,9 @@ class AnalysisCache:
         digest.update(f"\0{_environment_key()}\0{dialect}\0{kind}".encode())
         return digest.hexdigest()
 
+    def has(self, key: str) -> bool:
+        return self.directory is not None and (self.directory / key[:2] / f"{key}.pickle").is_file()
+
     def get(self, key: str) -> list[Change] | None:
         if self.directory is None:
             return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -33,6 +33,7 @@ def lint(
     since: str | None = None,
     use_cache: bool = True,
     settings: Settings | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Lint Alembic projects, versions directories or .sql files; the engine behind ``ec lint``.
 
@@ -45,6 +46,8 @@ def lint(
         since: a git ref; only revisions added or changed since it are reported.
         use_cache: reuse captured analysis of unchanged files.
         settings: ready-made settings (skips configuration discovery).
+        progress: called as ``progress(done, total)`` while revisions missing from the cache are
+            analysed (only when there are at least 20 of them).
 
     Raises:
         ConfigError, ProjectNotFoundError, RevisionGraphError, GitError: bad input.
@@ -72,7 +75,7 @@ def lint(
     report = Report(dialect=settings.dialect, root=base)
     for source in sources:
         cache = AnalysisCache.for_root(source.root, use_cache)
-        _lint_source(source, settings, enabled, cache, changed, report, base)
+        _lint_source(source, settings, enabled, cache, changed, report, base, progress)
     report.findings.sort(key=lambda f: (f.file, f.line, f.code, f.message))
     return report
 
@@ -133,11 +136,20 @@ def _lint_source(
     changed: set[Path] | None,
     report: Report,
     base: Path,
+    progress: Callable[[int, int], None] | None = None,
 ) -> None:
     facts = ProjectFacts()
     target = settings.target
+    keys = {id(rev): cache.key(rev.text.encode("utf-8"), target.dialect, "revision") for rev in source.revisions}
+    misses = sum(1 for key in keys.values() if not cache.has(key))
+    done = 0
     for rev in source.revisions:
+        miss = not cache.has(keys[id(rev)])
         unit = _revision_unit(rev, source, settings, cache)
+        if miss:
+            done += 1
+            if progress is not None and misses >= 20:
+                progress(done, misses)
         _analyse(unit, settings, enabled, facts, report, base, reported=_reported(rev.path, source, changed))
     for sql in source.sql_files:
         text = sql.path.read_text(encoding="utf-8", errors="replace")

@@ -6,7 +6,7 @@ from expandcontract.linter.context import UnitContext
 from expandcontract.rules.base import Hit, Rule
 from expandcontract.sql import changes as c
 
-_LOCKING = (
+LOCKING_CHANGES = (
     c.AddColumn,
     c.DropColumn,
     c.RenameColumn,
@@ -73,7 +73,7 @@ class MissingLockTimeout(Rule):
         for change in ctx.changes:
             if isinstance(change, c.SetSetting) and change.name.lower() == wanted:
                 return
-            if isinstance(change, _LOCKING) and not ctx.is_new_table(change.table):
+            if isinstance(change, LOCKING_CHANGES) and not ctx.is_new_table(change.table):
                 yield Hit(
                     f"No {wanted} is set before this DDL: it can wait for its lock forever, blocking others.",
                     change=change,

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from expandcontract.linter.context import UnitContext
+from expandcontract.rules.base import POSTGRESQL, Hit, Rule
+from expandcontract.rules.ec501_missing_lock_timeout import LOCKING_CHANGES
+from expandcontract.sql import changes as c
+
+
+class MissingStatementTimeout(Rule):
+    """Flags PostgreSQL DDL on existing tables with no statement timeout set first (opt-in).
+
+    ## What it does
+    Reports the first lock-taking statement when no `SET statement_timeout` came before it in
+    the revision. Off by default; select it with `extend-select = ["EC504"]`, or set
+    `runner-sets-timeouts = true` when your runner sets it.
+
+    ## Why is this bad?
+    `lock_timeout` bounds the wait for a lock; `statement_timeout` bounds how long the lock is
+    then held. A statement that turns out to rewrite or scan a large table keeps its ACCESS
+    EXCLUSIVE lock for as long as it runs, and nothing stops it.
+
+    ## Example
+    ```sql
+    SET lock_timeout = '2s';
+    ALTER TABLE events ALTER COLUMN id TYPE bigint;
+    ```
+
+    ## Use instead
+    ```sql
+    SET lock_timeout = '2s';
+    SET statement_timeout = '30s';
+    ALTER TABLE events ALTER COLUMN id TYPE bigint;
+    ```
+
+    ## Alembic
+    ```python
+    def upgrade():
+        op.execute("SET LOCAL statement_timeout = '30s'")
+        op.alter_column("events", "id", type_=sa.BigInteger(), existing_type=sa.Integer())
+    ```
+    """
+
+    code = "EC504"
+    name = "missing-statement-timeout"
+    category = "hygiene"
+    dialects = POSTGRESQL
+    severity = "warning"
+    opt_in = True
+    fix = "SET statement_timeout before the DDL, or let ec's runner set it."
+
+    def check_unit(self, ctx: UnitContext) -> Iterator[Hit]:
+        if ctx.settings.runner_sets_timeouts:
+            return
+        for change in ctx.changes:
+            if isinstance(change, c.SetSetting) and change.name.lower() == "statement_timeout":
+                return
+            if isinstance(change, LOCKING_CHANGES) and not ctx.is_new_table(change.table):
+                yield Hit(
+                    "No statement_timeout is set before this DDL: once it holds its lock nothing bounds how long.",
+                    change=change,
+                )
+                return
