@@ -15,7 +15,26 @@ if TYPE_CHECKING:
     from expandcontract.linter.engine import lint
     from expandcontract.linter.findings import Finding, Report
 
-__all__ = ["ExpandContractError", "Finding", "Report", "__version__", "lint", "rules"]
+__all__ = [
+    "ExpandContractError",
+    "Finding",
+    "Report",
+    "__version__",
+    "contract",
+    "deploy",
+    "expand",
+    "history",
+    "init",
+    "lint",
+    "require_retired",
+    "resolve",
+    "retire",
+    "rules",
+    "status",
+    "switch",
+]
+
+_LEDGER_COMMANDS = {"init", "deploy", "switch", "retire", "history", "status", "resolve"}
 
 
 def __getattr__(name: str) -> Any:
@@ -31,4 +50,16 @@ def __getattr__(name: str) -> Any:
         from expandcontract.commands import rules
 
         return rules
+    if name in _LEDGER_COMMANDS:
+        from expandcontract.ledger import commands
+
+        return getattr(commands, name)
+    if name in ("expand", "contract"):
+        from expandcontract.runner import apply
+
+        return getattr(apply, name)
+    if name == "require_retired":
+        from expandcontract.alembic import require_retired
+
+        return require_retired
     raise AttributeError(f"module 'expandcontract' has no attribute {name!r}")

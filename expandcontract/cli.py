@@ -209,6 +209,277 @@ def rule_command(ctx: click.Context, code: str, fmt: str) -> None:
     ctx.invoke(rules_command, code=code, fmt=fmt)
 
 
+def _db_options(fn: F) -> F:
+    """--url/--env/--config/--project, shared by every command that touches the database."""
+    fn = click.option(
+        "--project",
+        "-p",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="The Alembic project (default: the current directory).",
+    )(fn)
+    fn = click.option(
+        "--config",
+        "-c",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="A pyproject.toml or TOML file with [tool.expandcontract].",
+    )(fn)
+    fn = click.option(
+        "--env",
+        "-e",
+        "environment",
+        metavar="NAME",
+        help="Environment (default: EC_ENVIRONMENT, config, else 'default').",
+    )(fn)
+    fn = click.option(
+        "--url",
+        "-u",
+        metavar="URL",
+        envvar="EC_DATABASE_URL",
+        show_envvar=True,
+        help="Database URL (default: EC_DATABASE_URL, then database-url in the config).",
+    )(fn)
+    return fn
+
+
+def _db_kwargs(url: str | None, environment: str | None, config: Path | None, project: Path | None) -> dict[str, Any]:
+    return {"url": url, "environment": environment, "config": config, "project": project}
+
+
+@main.command("init")
+@_db_options
+@_handle_errors
+def init_command(url: str | None, environment: str | None, config: Path | None, project: Path | None) -> None:
+    """Create the ledger tables in the application's database (idempotent)."""
+    from expandcontract.ledger.commands import init
+
+    created = init(**_db_kwargs(url, environment, config, project))
+    click.echo("created the expandcontract ledger" if created else "the ledger already exists; nothing to do")
+
+
+@main.command("deploy")
+@click.argument("color")
+@click.option("--version", "-V", "version", required=True, help="The application version this color now runs.")
+@click.option(
+    "--expects",
+    multiple=True,
+    metavar="REV",
+    help="Revision(s) the color's code was built against (default: the project's heads).",
+)
+@click.option("--reason", help="Why, for the event log.")
+@_db_options
+@_handle_errors
+def deploy_command(
+    color: str,
+    version: str,
+    expects: tuple[str, ...],
+    reason: str | None,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
+) -> None:
+    """Record that COLOR now runs VERSION and which schema revision it expects."""
+    from expandcontract.ledger.commands import deploy
+
+    state = deploy(
+        color, version=version, expects=list(expects), reason=reason, **_db_kwargs(url, environment, config, project)
+    )
+    click.echo(f"{state.color}: {state.state}, version {state.version}, expects {' '.join(state.expects) or '-'}")
+
+
+@main.command("switch")
+@click.argument("color")
+@click.option("--reason", help="Why, for the event log.")
+@_db_options
+@_handle_errors
+def switch_command(
+    color: str, reason: str | None, url: str | None, environment: str | None, config: Path | None, project: Path | None
+) -> None:
+    """Record that all traffic now goes to COLOR (the previously live color starts draining)."""
+    from expandcontract.ledger.commands import switch
+
+    changed = switch(color, reason=reason, **_db_kwargs(url, environment, config, project))
+    for state in changed:
+        click.echo(f"{state.color}: {state.state}, weight {state.weight}")
+    if not changed:
+        click.echo(f"{color} already takes all traffic; nothing changed")
+
+
+@main.command("retire")
+@click.argument("color")
+@click.option("--force", is_flag=True, help="Retire even though checks fail (needs --reason; recorded).")
+@click.option("--reason", help="Why; required with --force.")
+@_db_options
+@_handle_errors
+def retire_command(
+    color: str,
+    force: bool,
+    reason: str | None,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
+) -> None:
+    """Record that COLOR is gone, after checking: not live, no traffic, no database sessions.
+
+    Exit 1 when refused (the reasons are printed).
+    """
+    from expandcontract.ledger.commands import retire
+
+    state = retire(color, force=force, reason=reason, **_db_kwargs(url, environment, config, project))
+    click.echo(f"{state.color}: retired{' (forced)' if force else ''}")
+
+
+@main.command("history")
+@click.option("--limit", "-n", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--all-envs", is_flag=True, help="Events of every environment.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_db_options
+@_handle_errors
+def history_command(
+    limit: int,
+    all_envs: bool,
+    fmt: str,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
+) -> None:
+    """Show the ledger's event log (who did what, when, from which state to which, why)."""
+    from expandcontract.ledger.commands import history
+
+    events = history(limit=limit, all_environments=all_envs, **_db_kwargs(url, environment, config, project))
+    if fmt == "json":
+        click.echo(json.dumps([e.to_dict() for e in events], indent=2))
+        return
+    for e in events:
+        change = f" {e.from_state or '-'} -> {e.to_state}" if e.to_state else ""
+        color = f" {e.color}" if e.color else ""
+        why = f"  ({e.reason})" if e.reason else ""
+        if "revision" in e.details:
+            color = f" {e.details['revision']}" + (f" [{e.details['phase']}]" if e.details.get("phase") else "")
+        click.echo(f"{e.occurred_at:%Y-%m-%d %H:%M:%S}  {e.environment}  {e.action}{color}{change}  by {e.actor}{why}")
+    if not events:
+        click.echo("no events yet")
+
+
+@main.command("status")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_db_options
+@_handle_errors
+def status_command(
+    fmt: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+) -> None:
+    """Show colors, sessions, applied and pending revisions, and whether contract may run.
+
+    \b
+    Exit codes: 0 nothing pending or contract ready, 1 contract pending and blocked,
+    2 error (database unreachable, ledger missing, drift, a revision left in progress).
+    Reads only; changes nothing.
+    """
+    from expandcontract.ledger.commands import status
+
+    result = status(**_db_kwargs(url, environment, config, project))
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(_render_status(result))
+    sys.exit(result.exit_code)
+
+
+def _render_status(result: Any) -> str:
+    lines = [f"environment: {result.environment}   database: {result.database}", "colors:"]
+    for c in result.colors:
+        s = c.state
+        sessions = c.sessions.describe()
+        lines.append(
+            f"  {s.color:<10} {s.state:<9} version {s.version or '-':<12} expects "
+            f"{' '.join(s.expects) or '-':<14} weight {s.weight:<4} {sessions}"
+        )
+    if not result.colors:
+        lines.append("  none recorded (`ec deploy COLOR --version V`)")
+    lines.append(
+        f"database heads: {' '.join(result.database_heads) or '(empty)'}   "
+        f"project heads: {' '.join(result.project_heads) or '-'}"
+    )
+    lines.append(f"pending expand: {' '.join(result.pending_expand) or 'none'}")
+    lines.append("pending contract:" + ("" if result.pending_contract else " none"))
+    for d in result.pending_contract:
+        lines.append(f"  {d.revision}  {'READY' if d.open else 'BLOCKED'}")
+        for b in d.blockers:
+            lines.append(f"      {b}")
+    for run in result.in_progress:
+        lines.append(
+            f"in progress: {run.revision} since {run.started_at:%Y-%m-%d %H:%M:%S} by {run.actor}"
+            + (f" - {run.error}" if run.error else "")
+        )
+    for problem in result.problems:
+        lines.append(f"problem: {problem}")
+    lines.append(result.verdict)
+    return "\n".join(lines)
+
+
+def _run_command(mode: str, fmt: str, kwargs: dict[str, Any]) -> None:
+    from expandcontract.runner import apply
+
+    def echo(message: str) -> None:
+        # Progress goes to stderr when stdout carries JSON.
+        click.echo(message, err=fmt == "json")
+
+    report = getattr(apply, mode)(echo=echo, **kwargs)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    click.echo(f"applied: {' '.join(report.applied) or 'nothing'}")
+    for rev, why in report.waiting.items():
+        click.echo(f"waiting: {rev}: {why}")
+
+
+@main.command("expand")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_db_options
+@_handle_errors
+def expand_command(
+    fmt: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+) -> None:
+    """Apply pending expand revisions safely (timeouts, lock-timeout retries, one run at a time).
+
+    Stops before the first contract revision whose gate is closed; in the two-branch layout
+    contract revisions are left to `ec contract`.
+    """
+    _run_command("expand", fmt, _db_kwargs(url, environment, config, project))
+
+
+@main.command("contract")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_db_options
+@_handle_errors
+def contract_command(
+    fmt: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+) -> None:
+    """Apply pending revisions including contract ones - only when the gate is open.
+
+    Refuses (exit 1), before running anything, while a color that needs the old schema is not
+    retired, naming the color, its sessions and the revisions waiting.
+    """
+    _run_command("contract", fmt, _db_kwargs(url, environment, config, project))
+
+
+@main.command("resolve")
+@click.argument("revision")
+@click.option("--reason", required=True, help="What was done to the database by hand.")
+@_db_options
+@_handle_errors
+def resolve_command(
+    revision: str, reason: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+) -> None:
+    """Mark a revision left in progress (failed part-way) as resolved, after fixing it by hand."""
+    from expandcontract.ledger.commands import resolve
+
+    count = resolve(revision, reason=reason, **_db_kwargs(url, environment, config, project))
+    click.echo(f"resolved {count} run(s) of {revision}" if count else f"no run of {revision} is in progress")
+
+
 def _progress(done: int, total: int) -> None:
     """Shown on a terminal while revisions are analysed (cache misses only)."""
     end = "\n" if done == total else ""

@@ -6,6 +6,7 @@ typo never silently turns a check off.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,49 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+
+def parse_duration(value: object, key: str) -> float:
+    """Seconds from ``2``, ``2.5``, ``"2s"``, ``"500ms"`` or ``"1min"``; 0 means no limit."""
+    if isinstance(value, bool):
+        raise ValueError(f"{key} must be a duration such as '2s' or '500ms'")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m)?\s*", str(value))
+        if not m:
+            raise ValueError(f"{key} must be a duration such as '2s' or '500ms', not {value!r}")
+        scale = {"ms": 0.001, "s": 1.0, "sec": 1.0, None: 1.0, "min": 60.0, "m": 60.0}[m[2]]
+        seconds = float(m[1]) * scale
+    if seconds < 0:
+        raise ValueError(f"{key} must not be negative")
+    return seconds
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    """Where ec records deployment state, and how it recognises each color's sessions."""
+
+    table_prefix: str = "ec_"
+    schema: str | None = None
+    #: PostgreSQL ``application_name`` / MySQL ``program_name`` an app of a color connects with.
+    session_tag: str = "{color}"
+    #: Database user per color: how sessions are counted when connection attributes are not
+    #: available (MariaDB's performance_schema is off by default).
+    session_users: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """How ec expand / ec contract run migrations."""
+
+    lock_timeout: float = 2.0
+    statement_timeout: float = 0.0
+    retries: int = 5
+    retry_initial_delay: float = 0.5
+    retry_max_delay: float = 10.0
+    #: How long a second `ec` run waits for the first to finish before it gives up.
+    advisory_lock_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +82,11 @@ class Settings:
     runner_sets_timeouts: bool = False
     #: Default character set of MySQL/MariaDB tables (VARCHAR length-prefix arithmetic).
     mysql_charset: str = "utf8mb4"
+    #: Database for the ledger and the runner; --url and EC_DATABASE_URL take precedence.
+    database_url: str | None = None
+    environment: str = "default"
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
     #: Where the settings came from (None: built-in defaults).
     path: Path | None = None
 
@@ -57,6 +106,19 @@ _KEYS = {
     "online-threshold-rows",
     "runner-sets-timeouts",
     "mysql-charset",
+    "database-url",
+    "environment",
+    "ledger",
+    "runner",
+}
+_LEDGER_KEYS = {"table-prefix", "schema", "session-tag", "session-users"}
+_RUNNER_KEYS = {
+    "lock-timeout",
+    "statement-timeout",
+    "retries",
+    "retry-initial-delay",
+    "retry-max-delay",
+    "advisory-lock-timeout",
 }
 
 
@@ -145,7 +207,81 @@ def settings_from_mapping(table: dict[str, Any], *, path: Path | None = None) ->
         changes["runner_sets_timeouts"] = values["runner-sets-timeouts"]
     if "mysql-charset" in values:
         changes["mysql_charset"] = str(values["mysql-charset"])
+    if "database-url" in values:
+        changes["database_url"] = str(values["database-url"])
+    if "environment" in values:
+        changes["environment"] = _name(values["environment"], "environment", path)
+    if "ledger" in values:
+        changes["ledger"] = _ledger(values["ledger"], path)
+    if "runner" in values:
+        changes["runner"] = _runner(values["runner"], path)
     return replace(settings, **changes)
+
+
+def _subtable(value: object, name: str, known: set[str], path: Path | None) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a table", path=path, key=name)
+    values = {_key(k): v for k, v in value.items()}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {name}.{', '.join(unknown)}; known: {', '.join(sorted(known))}", path=path, key=unknown[0]
+        )
+    return values
+
+
+def _name(value: object, key: str, path: Path | None) -> str:
+    text = str(value)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text):
+        raise ConfigError(f"{key} {text!r} must be 1-64 letters, digits, '_', '.' or '-'", path=path, key=key)
+    return text
+
+
+def _ledger(value: object, path: Path | None) -> LedgerSettings:
+    values = _subtable(value, "ledger", _LEDGER_KEYS, path)
+    ledger = LedgerSettings()
+    changes: dict[str, Any] = {}
+    if "table-prefix" in values:
+        prefix = str(values["table-prefix"])
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,30}", prefix):
+            raise ConfigError("ledger.table-prefix must be a short SQL identifier such as 'ec_'", path=path)
+        changes["table_prefix"] = prefix
+    if "schema" in values:
+        changes["schema"] = _name(values["schema"], "ledger.schema", path)
+    if "session-tag" in values:
+        tag = str(values["session-tag"])
+        if "{color}" not in tag:
+            raise ConfigError("ledger.session-tag must contain {color}", path=path, key="session-tag")
+        changes["session_tag"] = tag
+    if "session-users" in values:
+        users = values["session-users"]
+        if not isinstance(users, dict) or not all(isinstance(v, str) for v in users.values()):
+            raise ConfigError("ledger.session-users must map colors to database user names", path=path)
+        changes["session_users"] = {str(k): v for k, v in users.items()}
+    return replace(ledger, **changes)
+
+
+def _runner(value: object, path: Path | None) -> RunnerSettings:
+    values = _subtable(value, "runner", _RUNNER_KEYS, path)
+    changes: dict[str, Any] = {}
+    try:
+        for key in (
+            "lock-timeout",
+            "statement-timeout",
+            "retry-initial-delay",
+            "retry-max-delay",
+            "advisory-lock-timeout",
+        ):
+            if key in values:
+                changes[key.replace("-", "_")] = parse_duration(values[key], f"runner.{key}")
+    except ValueError as error:
+        raise ConfigError(str(error), path=path) from None
+    if "retries" in values:
+        retries = values["retries"]
+        if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 100:
+            raise ConfigError("runner.retries must be an integer from 0 to 100", path=path)
+        changes["retries"] = retries
+    return replace(RunnerSettings(), **changes)
 
 
 def _string_list(value: object, key: str, path: Path | None) -> list[str]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -55,3 +56,87 @@ class GitError(ExpandContractError):
         self.ref = ref
         self.detail = detail
         super().__init__(f"cannot compute changes since {ref!r}: {detail}")
+
+
+class DatabaseError(ExpandContractError):
+    """The database could not be reached or answered with an error ec cannot handle."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url  # already rendered without its password
+        self.detail = detail
+        super().__init__(f"database {url}: {detail}")
+
+
+class LedgerMissingError(ExpandContractError):
+    """The ledger tables do not exist in this database (run `ec init`)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(f"no expandcontract ledger in {url}; run `ec init` first")
+
+
+class UnknownColorError(ExpandContractError):
+    def __init__(self, environment: str, color: str, known: tuple[str, ...]) -> None:
+        self.environment = environment
+        self.color = color
+        self.known = known
+        listed = ", ".join(known) if known else "none yet; `ec deploy COLOR` registers one"
+        super().__init__(f"no color {color!r} in environment {environment!r} (known: {listed})")
+
+
+class RetirementRefused(ExpandContractError):
+    """`ec retire` found the color still in use; ``reasons`` says how."""
+
+    exit_code = 1
+
+    def __init__(self, environment: str, color: str, reasons: list[str]) -> None:
+        self.environment = environment
+        self.color = color
+        self.reasons = reasons
+        super().__init__(
+            f"refusing to retire {color} in {environment}: "
+            + "; ".join(reasons)
+            + ". Fix that, or override with --force --reason '...' (recorded in the event log)."
+        )
+
+
+class GateClosed(ExpandContractError):
+    """A contract revision would run while a color that needs the old schema is not retired."""
+
+    exit_code = 1
+
+    def __init__(self, decisions: Sequence[object]) -> None:
+        self.decisions = list(decisions)
+        lines = []
+        for decision in decisions:
+            lines.append(str(decision))
+        super().__init__("contract gate is closed:\n" + "\n".join(f"  {line}" for line in lines))
+
+
+class ConcurrentRunError(ExpandContractError):
+    """Another ec process holds the migration lock for this database and environment."""
+
+    def __init__(self, environment: str, waited: float) -> None:
+        self.environment = environment
+        self.waited = waited
+        super().__init__(
+            f"another ec run holds the migration lock for environment {environment!r}; gave up after {waited:g}s"
+        )
+
+
+class MigrationFailed(ExpandContractError):
+    """A revision failed; ``partial`` is True when some of its statements were already applied
+    (MySQL/MariaDB DDL commits as it goes), so the database needs a look before any retry."""
+
+    def __init__(self, revision: str, detail: str, *, partial: bool, attempts: int = 1) -> None:
+        self.revision = revision
+        self.detail = detail
+        self.partial = partial
+        self.attempts = attempts
+        tail = (
+            " Some of its statements were applied before the failure; `ec status` shows it in progress. Inspect "
+            "the schema, finish or undo those statements by hand, then `ec resolve REVISION`."
+            if partial
+            else " Nothing of it was applied."
+        )
+        super().__init__(f"revision {revision} failed after {attempts} attempt(s): {detail}.{tail}")

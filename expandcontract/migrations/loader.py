@@ -67,6 +67,10 @@ class Source:
     sys_path: list[Path] = field(default_factory=list)
     #: When set, only these files are reported (a single revision file was named).
     only: set[Path] | None = None
+    #: alembic.ini or pyproject.toml the project was read from (None for bare directories).
+    config_file: Path | None = None
+    script_location: Path | None = None
+    version_locations: list[Path] = field(default_factory=list)
 
 
 def discover(path: Path) -> Source:
@@ -136,7 +140,11 @@ def _from_ini(ini: Path) -> Source:
     script = _resolve_location(options["script_location"], ini.parent)
     versions = _split_paths(options.get("version_locations"), separator)
     sys_path = _split_paths(options.get("prepend_sys_path"), separator)
-    return _from_script_dir(script, [ini.parent / v for v in versions], [ini.parent / p for p in sys_path], ini.parent)
+    source = _from_script_dir(
+        script, [ini.parent / v for v in versions], [ini.parent / p for p in sys_path], ini.parent
+    )
+    source.config_file = ini
+    return source
 
 
 def _from_pyproject(pyproject: Path) -> Source:
@@ -151,7 +159,9 @@ def _from_pyproject(pyproject: Path) -> Source:
     script = _resolve_location(expand(table["script_location"]), here)
     versions = [expand(v) for v in _as_list(table.get("version_locations"))]
     sys_path = [expand(v) for v in _as_list(table.get("prepend_sys_path"))]
-    return _from_script_dir(script, [here / v for v in versions], [here / p for p in sys_path], here)
+    source = _from_script_dir(script, [here / v for v in versions], [here / p for p in sys_path], here)
+    source.config_file = pyproject
+    return source
 
 
 def _as_list(value: object) -> list[str]:
@@ -196,6 +206,8 @@ def _from_script_dir(script: Path, versions: list[Path], sys_path: list[Path], r
             raise ProjectNotFoundError(directory, "version location does not exist")
     source = _from_versions(dirs, root, kind="alembic")
     source.sys_path = [p.resolve() for p in sys_path]
+    source.script_location = script
+    source.version_locations = [d.resolve() for d in dirs]
     return source
 
 
@@ -226,7 +238,9 @@ def _revision_files(directories: Iterable[Path]) -> list[tuple[Path, str]]:
 
 def _from_versions(directories: list[Path], root: Path, *, kind: Literal["alembic", "versions", "revision"]) -> Source:
     revisions = [read_revision(p, text) for p, text in _revision_files(directories)]
-    return Source(root.resolve(), kind, revisions=order_revisions(revisions))
+    source = Source(root.resolve(), kind, revisions=order_revisions(revisions))
+    source.version_locations = [d.resolve() for d in directories]
+    return source
 
 
 def _tuple(value: object) -> tuple[str, ...]:

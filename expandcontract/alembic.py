@@ -1,0 +1,143 @@
+"""Wiring the contract gate into a plain ``alembic upgrade``.
+
+In env.py (online mode)::
+
+    from expandcontract import alembic as ec
+
+    context.configure(connection=connection, target_metadata=target_metadata, **ec.configure_kwargs())
+    with context.begin_transaction():
+        ec.run_migrations(context)
+
+``run_migrations`` refuses, before running anything, to start an upgrade that would apply a
+contract revision while the gate is closed; expand-only upgrades run as usual. The
+``on_version_apply`` hook in ``configure_kwargs`` checks again after each contract revision's
+``upgrade()`` and before its commit, which rolls it back on PostgreSQL if the pre-check was
+bypassed. Inside a revision, :func:`require_retired` is the third guard.
+
+The environment comes from ``-x ec-env=NAME``, then ``EC_ENVIRONMENT``, then the
+configuration (``environment``, default ``default``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from expandcontract.config import Settings, find_config, load_settings
+from expandcontract.errors import GateClosed
+
+
+def configure_kwargs(**overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for ``context.configure()``: one transaction per revision (needed with
+    autocommit blocks) and the per-revision gate check."""
+    kwargs: dict[str, Any] = {"transaction_per_migration": True, "on_version_apply": [_after_revision]}
+    kwargs.update(overrides)
+    return kwargs
+
+
+def run_migrations(context: Any = None, *, environment: str | None = None) -> None:
+    """``context.run_migrations()``, after checking the gate for every contract revision the
+    upgrade would apply."""
+    if context is None:
+        from alembic import context as alembic_context
+
+        context = alembic_context
+    guard(context, environment=environment)
+    context.run_migrations()
+
+
+def guard(context: Any = None, *, environment: str | None = None) -> None:
+    """Raise :class:`GateClosed` if this upgrade would apply a closed-gate contract revision."""
+    if context is None:
+        from alembic import context as alembic_context
+
+        context = alembic_context
+    if context.is_offline_mode():
+        return  # --sql renders; it applies nothing
+    opts = getattr(context, "context_opts", {}) or {}
+    fn = opts.get("fn")
+    if fn is not None and getattr(fn, "__name__", "") != "upgrade":
+        return  # downgrade, stamp, ...: not a contract step
+    destination = opts.get("destination_rev") or "heads"
+    migration_context = context.get_context()
+    conn = migration_context.connection
+    script = context.script
+    heads = migration_context.get_current_heads()
+    steps = script._upgrade_revs(destination, heads)
+    pending = [step.revision.revision for step in steps]
+    _check(conn, script, pending, _settings(context), _environment(context, environment))
+
+
+def require_retired(environment: str | None = None) -> None:
+    """Call first thing in a contract revision's ``upgrade()``: raises :class:`GateClosed`
+    unless the gate is open for this revision. Does nothing when rendering offline
+    (``alembic upgrade --sql``, ``ec lint``)."""
+    from alembic import op
+
+    migration_context = op.get_context()
+    if migration_context.as_sql:
+        return
+    caller = sys._getframe(1).f_globals
+    revision = caller.get("revision")
+    if not isinstance(revision, str):
+        raise RuntimeError("require_retired() must be called from an Alembic revision module's upgrade()")
+    script = migration_context.script
+    if script is None:
+        from expandcontract.migrations.project import load_project
+
+        script = load_project(Path(caller.get("__file__", ".")).parent).script
+    settings = load_settings(find_config(Path(caller.get("__file__", Path.cwd())).resolve()))
+    env = environment or os.environ.get("EC_ENVIRONMENT") or settings.environment
+    _check(op.get_bind(), script, [revision], settings, env, force=True)
+
+
+def _after_revision(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+    if not step.is_upgrade or step.is_stamp:
+        return
+    script = ctx.script
+    if script is None:
+        return
+    settings = load_settings(find_config(Path(script.dir).resolve()))
+    env = os.environ.get("EC_ENVIRONMENT") or settings.environment
+    _check(ctx.connection, script, list(step.up_revision_ids), settings, env)
+
+
+def _check(
+    conn: Any, script: Any, revisions: list[str], settings: Settings, environment: str, *, force: bool = False
+) -> None:
+    from expandcontract.ledger.gate import Blocker, Gate, GateDecision
+    from expandcontract.ledger.store import Ledger
+    from expandcontract.migrations.graph import RevisionGraph
+
+    graph = RevisionGraph.from_script_directory(script)
+    contract = [r for r in revisions if r in graph.revisions and (force or graph.is_contract(r))]
+    if not contract:
+        return
+    ledger = Ledger(settings.ledger)
+    if not ledger.exists(conn):
+        missing = Blocker(
+            "-",
+            "-",
+            "there is no expandcontract ledger in this database (`ec init`, then "
+            "`ec deploy` / `ec retire` to record the colors)",
+        )
+        raise GateClosed([GateDecision(r, graph.partners(r), (missing,)) for r in contract])
+    gate = Gate(conn, ledger, graph, environment)
+    closed = [d for d in (gate.evaluate(r) for r in contract) if not d.open]
+    if closed:
+        raise GateClosed(closed)
+
+
+def _settings(context: Any) -> Settings:
+    config_file = getattr(context.config, "config_file_name", None)
+    start = Path(config_file).resolve().parent if config_file else Path.cwd()
+    return load_settings(find_config(start))
+
+
+def _environment(context: Any, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    x_args = context.get_x_argument(as_dictionary=True)
+    return str(x_args.get("ec-env") or os.environ.get("EC_ENVIRONMENT") or _settings(context).environment)

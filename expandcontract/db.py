@@ -1,0 +1,57 @@
+"""Opening the application's database: URL resolution, and errors without passwords."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from expandcontract.config import Settings
+from expandcontract.errors import ConfigError, DatabaseError
+
+
+def resolve_url(url: str | None, settings: Settings) -> str:
+    """--url, then EC_DATABASE_URL, then ``database-url`` in the configuration."""
+    chosen = url or os.environ.get("EC_DATABASE_URL") or settings.database_url
+    if not chosen:
+        raise ConfigError(
+            "no database URL: pass --url, set EC_DATABASE_URL, or set database-url in [tool.expandcontract] "
+            "(e.g. sqlite:///app.db, postgresql+psycopg://user@host/db, mysql+pymysql://user@host/db)"
+        )
+    return chosen
+
+
+def safe_url(url: str) -> str:
+    """The URL as it may be printed: never with its password."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return "<unparseable database URL>"
+
+
+def create_engine(url: str) -> Any:
+    from sqlalchemy import create_engine as sa_create_engine
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        return sa_create_engine(url, pool_pre_ping=False, future=True)
+    except (ArgumentError, NoSuchModuleError, ImportError) as error:
+        raise DatabaseError(safe_url(url), f"cannot use this URL: {error}") from None
+
+
+def connect(engine: Any) -> Any:
+    """A connection, or a DatabaseError that says why (unreachable, auth, unknown database)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return engine.connect()
+    except SQLAlchemyError as error:
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise DatabaseError(safe_url(engine.url.render_as_string(hide_password=False)), detail) from None
+
+
+def backend(conn_or_engine: Any) -> str:
+    """``postgresql``, ``mysql`` (MySQL and MariaDB) or ``sqlite``."""
+    name = conn_or_engine.dialect.name
+    return "mysql" if name in ("mysql", "mariadb") else name

@@ -1,0 +1,340 @@
+"""``ec init``, ``ec deploy``, ``ec switch`` (recording), ``ec retire``, ``ec history`` and
+``ec status``: importable functions, each the engine of the command with the same name."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from expandcontract.config import Settings, find_config, load_settings
+from expandcontract.db import connect, create_engine, resolve_url, safe_url
+from expandcontract.errors import (
+    ConfigError,
+    ExpandContractError,
+    LedgerMissingError,
+    RetirementRefused,
+    UnknownColorError,
+)
+from expandcontract.ledger.gate import Gate, GateDecision
+from expandcontract.ledger.sessions import SessionCount, count_sessions
+from expandcontract.ledger.store import ColorState, Event, Ledger, Run
+from expandcontract.migrations.graph import RevisionGraph
+
+
+@dataclass
+class Target:
+    """Resolved inputs every database command shares."""
+
+    settings: Settings
+    url: str
+    environment: str
+    project: Path | None
+
+    @property
+    def safe_url(self) -> str:
+        return safe_url(self.url)
+
+
+def resolve_target(
+    *,
+    url: str | None = None,
+    environment: str | None = None,
+    config: str | os.PathLike[str] | None = None,
+    project: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+) -> Target:
+    base = Path(project) if project is not None else Path.cwd()
+    if settings is None:
+        settings = load_settings(Path(config) if config is not None else find_config(base.resolve()))
+    env = environment or os.environ.get("EC_ENVIRONMENT") or settings.environment
+    if not env or len(env) > 64:
+        raise ConfigError(f"invalid environment name {env!r}")
+    return Target(settings, resolve_url(url, settings), env, Path(project) if project is not None else None)
+
+
+@contextlib.contextmanager
+def open_ledger(target: Target, *, create: bool = False) -> Iterator[tuple[Any, Ledger]]:
+    """A connection and the ledger; creates the tables when ``create`` (the lazy ``ec init``)."""
+    engine = create_engine(target.url)
+    try:
+        with connect(engine) as conn:
+            ledger = Ledger(target.settings.ledger)
+            present = ledger.exists(conn)
+            conn.rollback()  # end the read the inspection began, so callers can begin()
+            if not present:
+                if not create:
+                    raise LedgerMissingError(target.safe_url)
+                with conn.begin():
+                    ledger.create(conn)
+            yield conn, ledger
+    finally:
+        engine.dispose()
+
+
+def _validate_color(color: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", color):
+        raise ConfigError(f"invalid color name {color!r}: use 1-64 letters, digits, '_', '.' or '-'")
+    return color
+
+
+def init(**kwargs: Any) -> bool:
+    """Create the ledger tables if missing (idempotent). True when something was created."""
+    target = resolve_target(**kwargs)
+    engine = create_engine(target.url)
+    try:
+        with connect(engine) as conn, conn.begin():
+            created = Ledger(target.settings.ledger).create(conn)
+            if created:
+                Ledger(target.settings.ledger).log(conn, target.environment, "init", details={"url": target.safe_url})
+            return created
+    finally:
+        engine.dispose()
+
+
+def deploy(
+    color: str, *, version: str, expects: list[str] | None = None, reason: str | None = None, **kwargs: Any
+) -> ColorState:
+    """Record that ``color`` now runs ``version``, built against ``expects`` (default: the
+    heads of the project's migration history). A retired color comes back as idle."""
+    _validate_color(color)
+    target = resolve_target(**kwargs)
+    expected = list(expects or [])
+    if not expected:
+        from expandcontract.migrations.project import load_project
+
+        expected = load_project(target.project).graph.heads()
+    else:
+        with contextlib.suppress(ExpandContractError):
+            from expandcontract.migrations.project import load_project
+
+            graph = load_project(target.project).graph
+            resolved = [graph.resolve(x) for x in expected]
+            unknown = [x for x, r in zip(expected, resolved, strict=True) if r is None]
+            if unknown:
+                raise ConfigError(f"--expects names revision(s) unknown to this project: {', '.join(unknown)}")
+            expected = [r for r in resolved if r]
+    with open_ledger(target, create=True) as (conn, ledger), conn.begin():
+        before = ledger.color(conn, target.environment, color, for_update=True)
+        state = "idle" if before is None or before.state == "retired" else before.state
+        return ledger.upsert_color(
+            conn,
+            target.environment,
+            color,
+            action="deploy",
+            reason=reason,
+            details={"version": version, "expects": expected},
+            state=state,
+            version=version,
+            expects=expected,
+        )
+
+
+def switch(
+    color: str, *, weights: dict[str, int] | None = None, reason: str | None = None, **kwargs: Any
+) -> list[ColorState]:
+    """Record a traffic switch to ``color`` (100%), or the given canary ``weights``.
+
+    This records what the proxy was told; a traffic backend applies and verifies it.
+    """
+    _validate_color(color)
+    target = resolve_target(**kwargs)
+    with open_ledger(target, create=True) as (conn, ledger), conn.begin():
+        colors = {c.color: c for c in ledger.colors(conn, target.environment)}
+        wanted = dict(weights) if weights else {color: 100}
+        for name in wanted:
+            if name not in colors:
+                raise UnknownColorError(target.environment, name, tuple(colors))
+            if colors[name].state == "retired" and wanted[name] > 0:
+                raise ConfigError(f"{name} is retired; `ec deploy {name} --version V` before sending it traffic")
+        changed = []
+        for name, current in colors.items():
+            weight = wanted.get(name, 0)
+            if weight > 0:
+                state = "live"
+            elif current.state == "live":
+                state = "draining"
+            else:
+                state = current.state
+            if (state, weight) != (current.state, current.weight):
+                changed.append(
+                    ledger.upsert_color(
+                        conn,
+                        target.environment,
+                        name,
+                        action="switch",
+                        reason=reason,
+                        details={"weights": wanted},
+                        state=state,
+                        weight=weight,
+                    )
+                )
+        return changed
+
+
+def retire(color: str, *, force: bool = False, reason: str | None = None, **kwargs: Any) -> ColorState:
+    """Record that ``color`` is gone, after checking it: not live, no traffic weight, no
+    database sessions. ``force`` overrides the checks and needs a ``reason``; both are logged."""
+    _validate_color(color)
+    if force and not (reason and reason.strip()):
+        raise ConfigError("--force needs --reason '...': the override is recorded in the event log")
+    target = resolve_target(**kwargs)
+    with open_ledger(target, create=True) as (conn, ledger), conn.begin():
+        current = ledger.color(conn, target.environment, color, for_update=True)
+        if current is None:
+            known = tuple(c.color for c in ledger.colors(conn, target.environment))
+            raise UnknownColorError(target.environment, color, known)
+        sessions = count_sessions(conn, target.settings.ledger, target.environment, color)
+        problems = retirement_problems(current, sessions)
+        details: dict[str, Any] = {"sessions": sessions.count, "session_ids": [s.id for s in sessions.sessions]}
+        if problems and not force:
+            raise RetirementRefused(target.environment, color, problems)
+        if problems:
+            details.update(forced=True, overridden=problems)
+        return ledger.upsert_color(
+            conn, target.environment, color, action="retire", reason=reason, details=details, state="retired", weight=0
+        )
+
+
+def retirement_problems(color: ColorState, sessions: SessionCount) -> list[str]:
+    problems = []
+    if color.state == "retired":
+        problems.append("it is already retired")
+    if color.state == "live":
+        problems.append("it is live")
+    if color.weight > 0:
+        problems.append(f"its recorded traffic weight is {color.weight}")
+    if sessions.unknown:
+        problems.append(f"its sessions cannot be counted: {sessions.unknown}")
+    elif sessions.count:
+        listed = ", ".join(s.describe() for s in sessions.sessions[:5])
+        more = f" and {sessions.count - 5} more" if sessions.count > 5 else ""
+        problems.append(f"{sessions.count} database session(s) from it are connected ({listed}{more})")
+    return problems
+
+
+def history(*, limit: int = 50, all_environments: bool = False, **kwargs: Any) -> list[Event]:
+    """The event log, oldest first (the last ``limit`` events)."""
+    target = resolve_target(**kwargs)
+    with open_ledger(target) as (conn, ledger):
+        return ledger.events(conn, None if all_environments else target.environment, limit)
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ColorStatus:
+    state: ColorState
+    sessions: SessionCount
+
+    def to_dict(self) -> dict[str, object]:
+        out = self.state.to_dict()
+        out["sessions"] = self.sessions.count
+        out["sessions_unknown"] = self.sessions.unknown
+        return out
+
+
+@dataclass
+class Status:
+    environment: str
+    database: str
+    colors: list[ColorStatus] = field(default_factory=list)
+    database_heads: list[str] = field(default_factory=list)
+    project_heads: list[str] = field(default_factory=list)
+    pending_expand: list[str] = field(default_factory=list)
+    pending_contract: list[GateDecision] = field(default_factory=list)
+    in_progress: list[Run] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        if self.problems:
+            return f"ERROR ({self.problems[0]})"
+        if not self.pending_contract:
+            return "contract: nothing pending"
+        closed = [d for d in self.pending_contract if not d.open]
+        if not closed:
+            return "contract: READY"
+        blockers = []
+        for b in closed[0].blockers:
+            if b.sessions is not None and b.sessions.count is not None:
+                blockers.append(f"{b.color} is {b.state}, {b.sessions.count} session(s) connected")
+            else:
+                blockers.append(f"{b.color}: {b.reason}")
+        return f"contract: BLOCKED ({'; '.join(blockers)})"
+
+    @property
+    def exit_code(self) -> int:
+        if self.problems:
+            return 2
+        return 1 if any(not d.open for d in self.pending_contract) else 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "version": 1,
+            "environment": self.environment,
+            "database": self.database,
+            "colors": [c.to_dict() for c in self.colors],
+            "database_heads": self.database_heads,
+            "project_heads": self.project_heads,
+            "pending_expand": self.pending_expand,
+            "pending_contract": [d.to_dict() for d in self.pending_contract],
+            "in_progress": [r.to_dict() for r in self.in_progress],
+            "problems": self.problems,
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+        }
+
+
+def database_heads(conn: Any) -> list[str]:
+    from alembic.runtime.migration import MigrationContext
+
+    return list(MigrationContext.configure(conn).get_current_heads())
+
+
+def status(**kwargs: Any) -> Status:
+    """Where the environment stands: colors and their sessions, applied and pending
+    revisions, and whether contract may run. Reads only; changes nothing."""
+    from expandcontract.migrations.project import load_project
+
+    target = resolve_target(**kwargs)
+    graph: RevisionGraph = load_project(target.project).graph
+    result = Status(target.environment, target.safe_url, project_heads=graph.heads())
+    with open_ledger(target) as (conn, ledger):
+        result.database_heads = database_heads(conn)
+        unknown = [h for h in result.database_heads if graph.resolve(h) is None]
+        if unknown:
+            result.problems.append(
+                f"drift: the database is at revision(s) {', '.join(unknown)}, unknown to this migration history"
+            )
+        gate = Gate(conn, ledger, graph, target.environment)
+        result.colors = [ColorStatus(c, gate.sessions(c.color)) for c in gate.colors]
+        pending = graph.pending([h for h in result.database_heads if h not in unknown])
+        result.pending_expand = [r for r in pending if not graph.is_contract(r)]
+        result.pending_contract = [gate.evaluate(r) for r in pending if graph.is_contract(r)]
+        result.in_progress = ledger.runs(conn, target.environment)
+        for run in result.in_progress:
+            what = f"failed part-way: {run.error.splitlines()[0]}" if run.error else "started and never finished"
+            result.problems.append(f"revision {run.revision} is in progress ({what}); see `ec resolve --help`")
+    return result
+
+
+def resolve(revision: str, *, reason: str, **kwargs: Any) -> int:
+    """Mark in-progress runs of ``revision`` resolved after fixing the database by hand."""
+    if not reason.strip():
+        raise ConfigError("--reason is required: say what was done to the database")
+    target = resolve_target(**kwargs)
+    with open_ledger(target) as (conn, ledger), conn.begin():
+        runs = [r for r in ledger.runs(conn, target.environment) if r.revision.startswith(revision)]
+        for run in runs:
+            ledger.finish_run(conn, run.id, "resolved", attempts=run.attempts, error=run.error)
+            ledger.log(
+                conn, target.environment, "resolve", reason=reason, details={"revision": run.revision, "run": run.id}
+            )
+        return len(runs)

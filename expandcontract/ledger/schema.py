@@ -1,0 +1,76 @@
+"""Ledger tables (SQLAlchemy Core), named with a configurable prefix and schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from expandcontract.config import LedgerSettings
+
+
+@dataclass(frozen=True)
+class LedgerTables:
+    metadata: Any
+    colors: Any
+    events: Any
+    runs: Any
+
+
+@cache
+def ledger_tables(prefix: str = "ec_", schema: str | None = None) -> LedgerTables:
+    import sqlalchemy as sa
+
+    metadata = sa.MetaData(schema=schema)
+    big_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    colors = sa.Table(
+        f"{prefix}colors",
+        metadata,
+        sa.Column("environment", sa.String(64), primary_key=True),
+        sa.Column("color", sa.String(64), primary_key=True),
+        # live | idle | draining | retired
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("version", sa.String(255)),
+        # Revisions the color's code was built against, space-separated.
+        sa.Column("expects", sa.String(2000), nullable=False, server_default=""),
+        sa.Column("weight", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+    )
+    events = sa.Table(
+        f"{prefix}events",
+        metadata,
+        sa.Column("id", big_id, primary_key=True, autoincrement=True),
+        sa.Column("occurred_at", sa.DateTime, nullable=False),
+        sa.Column("environment", sa.String(64), nullable=False),
+        sa.Column("color", sa.String(64)),
+        sa.Column("action", sa.String(32), nullable=False),
+        sa.Column("from_state", sa.String(16)),
+        sa.Column("to_state", sa.String(16)),
+        sa.Column("actor", sa.String(255), nullable=False),
+        sa.Column("reason", sa.Text),
+        # JSON text: what else the action knew (weights, sessions, revisions, forced...).
+        sa.Column("details", sa.Text),
+        sa.Index(f"ix_{prefix}events_env_id", "environment", "id"),
+    )
+    runs = sa.Table(
+        f"{prefix}runs",
+        metadata,
+        sa.Column("id", big_id, primary_key=True, autoincrement=True),
+        sa.Column("environment", sa.String(64), nullable=False),
+        sa.Column("revision", sa.String(64), nullable=False),
+        sa.Column("phase", sa.String(16)),
+        # in_progress | done | failed | resolved
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("started_at", sa.DateTime, nullable=False),
+        sa.Column("finished_at", sa.DateTime),
+        sa.Column("actor", sa.String(255), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+        sa.Column("error", sa.Text),
+        sa.Index(f"ix_{prefix}runs_env_state", "environment", "state"),
+    )
+    return LedgerTables(metadata, colors, events, runs)
+
+
+def tables_for(settings: LedgerSettings) -> LedgerTables:
+    return ledger_tables(settings.table_prefix, settings.schema)

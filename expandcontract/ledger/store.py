@@ -1,0 +1,325 @@
+"""Reading and changing the ledger. Every state change writes its event in the same
+transaction, so the log and the state never disagree."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from expandcontract.config import LedgerSettings
+from expandcontract.ledger.schema import LedgerTables, tables_for
+
+STATES = ("live", "idle", "draining", "retired")
+
+
+def utcnow() -> datetime:
+    # Stored naive in UTC: MySQL DATETIME has no zone.
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def actor() -> str:
+    """Who acts: EC_ACTOR if set (CI jobs), else OS user @ host."""
+    override = os.environ.get("EC_ACTOR")
+    if override:
+        return override[:255]
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{socket.gethostname()}"[:255]
+
+
+@dataclass(frozen=True)
+class ColorState:
+    environment: str
+    color: str
+    state: str
+    version: str | None
+    expects: tuple[str, ...]
+    weight: int
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "environment": self.environment,
+            "color": self.color,
+            "state": self.state,
+            "version": self.version,
+            "expects": list(self.expects),
+            "weight": self.weight,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    occurred_at: datetime
+    environment: str
+    color: str | None
+    action: str
+    from_state: str | None
+    to_state: str | None
+    actor: str
+    reason: str | None
+    details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "occurred_at": _iso(self.occurred_at),
+            "environment": self.environment,
+            "color": self.color,
+            "action": self.action,
+            "from_state": self.from_state,
+            "to_state": self.to_state,
+            "actor": self.actor,
+            "reason": self.reason,
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    environment: str
+    revision: str
+    phase: str | None
+    state: str
+    started_at: datetime
+    finished_at: datetime | None
+    actor: str
+    attempts: int
+    error: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "revision": self.revision,
+            "phase": self.phase,
+            "state": self.state,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "actor": self.actor,
+            "attempts": self.attempts,
+            "error": self.error,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+class Ledger:
+    """Ledger operations on a SQLAlchemy connection; the caller owns the transaction."""
+
+    def __init__(self, settings: LedgerSettings) -> None:
+        self.settings = settings
+        self.t: LedgerTables = tables_for(settings)
+
+    # --- schema ------------------------------------------------------------------------------
+
+    def exists(self, conn: Any) -> bool:
+        from sqlalchemy import inspect
+
+        inspector = inspect(conn)
+        names = set(inspector.get_table_names(schema=self.settings.schema))
+        return {t.name for t in (self.t.colors, self.t.events, self.t.runs)} <= names
+
+    def create(self, conn: Any) -> bool:
+        """Create missing ledger tables; True when anything was created."""
+        existed = self.exists(conn)
+        if self.settings.schema and conn.dialect.name == "postgresql":
+            from sqlalchemy import text
+
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.settings.schema}"'))
+        self.t.metadata.create_all(conn, checkfirst=True)
+        return not existed
+
+    # --- colors ------------------------------------------------------------------------------
+
+    def colors(self, conn: Any, environment: str) -> list[ColorState]:
+        from sqlalchemy import select
+
+        c = self.t.colors
+        rows = conn.execute(select(c).where(c.c.environment == environment).order_by(c.c.color)).mappings().all()
+        return [_color(r) for r in rows]
+
+    def color(self, conn: Any, environment: str, color: str, *, for_update: bool = False) -> ColorState | None:
+        from sqlalchemy import select
+
+        c = self.t.colors
+        query = select(c).where(c.c.environment == environment, c.c.color == color)
+        if for_update and conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        row = conn.execute(query).mappings().first()
+        return _color(row) if row else None
+
+    def upsert_color(
+        self,
+        conn: Any,
+        environment: str,
+        color: str,
+        *,
+        action: str,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+        **values: Any,
+    ) -> ColorState:
+        """Change one color's row (creating it if needed) and log the change, atomically."""
+        from sqlalchemy import insert, update
+
+        c = self.t.colors
+        now = utcnow()
+        before = self.color(conn, environment, color, for_update=True)
+        if "expects" in values:
+            values["expects"] = " ".join(values["expects"])
+        if before is None:
+            row = {"state": "idle", "version": None, "expects": "", "weight": 0, **values}
+            conn.execute(insert(c).values(environment=environment, color=color, created_at=now, updated_at=now, **row))
+        else:
+            conn.execute(
+                update(c).where(c.c.environment == environment, c.c.color == color).values(updated_at=now, **values)
+            )
+        after = self.color(conn, environment, color)
+        assert after is not None
+        self.log(
+            conn,
+            environment,
+            action,
+            color=color,
+            from_state=before.state if before else None,
+            to_state=after.state,
+            reason=reason,
+            details=details,
+        )
+        return after
+
+    # --- events ------------------------------------------------------------------------------
+
+    def log(
+        self,
+        conn: Any,
+        environment: str,
+        action: str,
+        *,
+        color: str | None = None,
+        from_state: str | None = None,
+        to_state: str | None = None,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        from sqlalchemy import insert
+
+        conn.execute(
+            insert(self.t.events).values(
+                occurred_at=utcnow(),
+                environment=environment,
+                color=color,
+                action=action,
+                from_state=from_state,
+                to_state=to_state,
+                actor=actor(),
+                reason=reason,
+                details=json.dumps(details, sort_keys=True, default=str) if details else None,
+            )
+        )
+
+    def events(self, conn: Any, environment: str | None, limit: int = 50) -> list[Event]:
+        from sqlalchemy import select
+
+        e = self.t.events
+        query = select(e).order_by(e.c.id.desc()).limit(limit)
+        if environment is not None:
+            query = query.where(e.c.environment == environment)
+        rows = conn.execute(query).mappings().all()
+        return [
+            Event(
+                id=int(r["id"]),
+                occurred_at=r["occurred_at"],
+                environment=r["environment"],
+                color=r["color"],
+                action=r["action"],
+                from_state=r["from_state"],
+                to_state=r["to_state"],
+                actor=r["actor"],
+                reason=r["reason"],
+                details=json.loads(r["details"]) if r["details"] else {},
+            )
+            for r in reversed(rows)
+        ]
+
+    # --- runs --------------------------------------------------------------------------------
+
+    def start_run(self, conn: Any, environment: str, revision: str, phase: str | None) -> int:
+        from sqlalchemy import insert
+
+        result = conn.execute(
+            insert(self.t.runs).values(
+                environment=environment,
+                revision=revision,
+                phase=phase,
+                state="in_progress",
+                started_at=utcnow(),
+                actor=actor(),
+                attempts=1,
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+    def finish_run(self, conn: Any, run_id: int, state: str, *, attempts: int, error: str | None = None) -> None:
+        from sqlalchemy import update
+
+        r = self.t.runs
+        # A run left in progress (half-applied on MySQL) has no end yet.
+        finished = None if state == "in_progress" else utcnow()
+        conn.execute(
+            update(r)
+            .where(r.c.id == run_id)
+            .values(state=state, finished_at=finished, attempts=attempts, error=error[:4000] if error else None)
+        )
+
+    def runs(self, conn: Any, environment: str, *, states: tuple[str, ...] = ("in_progress",)) -> list[Run]:
+        from sqlalchemy import select
+
+        r = self.t.runs
+        rows = (
+            conn.execute(select(r).where(r.c.environment == environment, r.c.state.in_(states)).order_by(r.c.id))
+            .mappings()
+            .all()
+        )
+        return [
+            Run(
+                id=int(x["id"]),
+                environment=x["environment"],
+                revision=x["revision"],
+                phase=x["phase"],
+                state=x["state"],
+                started_at=x["started_at"],
+                finished_at=x["finished_at"],
+                actor=x["actor"],
+                attempts=int(x["attempts"]),
+                error=x["error"],
+            )
+            for x in rows
+        ]
+
+
+def _color(row: Any) -> ColorState:
+    return ColorState(
+        environment=row["environment"],
+        color=row["color"],
+        state=row["state"],
+        version=row["version"],
+        expects=tuple(row["expects"].split()) if row["expects"] else (),
+        weight=int(row["weight"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )

@@ -1,0 +1,1 @@
+"""The safe migration runner behind ``ec expand`` and ``ec contract``."""
