@@ -56,12 +56,14 @@ def guard(context: Any = None, *, environment: str | None = None) -> None:
         context = alembic_context
     if context.is_offline_mode():
         return  # --sql renders; it applies nothing
-    opts = getattr(context, "context_opts", {}) or {}
+    migration_context = context.get_context()
+    # `alembic.context` is a module proxy; the options live on the real EnvironmentContext.
+    environment_context = getattr(migration_context, "environment_context", None) or context
+    opts = getattr(environment_context, "context_opts", None) or {}
     fn = opts.get("fn")
     if fn is not None and getattr(fn, "__name__", "") != "upgrade":
         return  # downgrade, stamp, ...: not a contract step
     destination = opts.get("destination_rev") or "heads"
-    migration_context = context.get_context()
     conn = migration_context.connection
     script = context.script
     heads = migration_context.get_current_heads()

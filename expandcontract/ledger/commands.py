@@ -14,7 +14,6 @@ from expandcontract.config import Settings, find_config, load_settings
 from expandcontract.db import connect, create_engine, resolve_url, safe_url
 from expandcontract.errors import (
     ConfigError,
-    ExpandContractError,
     LedgerMissingError,
     RetirementRefused,
     UnknownColorError,
@@ -104,21 +103,15 @@ def deploy(
     heads of the project's migration history). A retired color comes back as idle."""
     _validate_color(color)
     target = resolve_target(**kwargs)
-    expected = list(expects or [])
-    if not expected:
-        from expandcontract.migrations.project import load_project
+    from expandcontract.migrations.project import load_project
 
-        expected = load_project(target.project).graph.heads()
-    else:
-        with contextlib.suppress(ExpandContractError):
-            from expandcontract.migrations.project import load_project
-
-            graph = load_project(target.project).graph
-            resolved = [graph.resolve(x) for x in expected]
-            unknown = [x for x, r in zip(expected, resolved, strict=True) if r is None]
-            if unknown:
-                raise ConfigError(f"--expects names revision(s) unknown to this project: {', '.join(unknown)}")
-            expected = [r for r in resolved if r]
+    graph = load_project(target.project).graph
+    expected = list(expects or []) or graph.heads()
+    resolved = [graph.resolve(x) for x in expected]
+    unknown = [x for x, r in zip(expected, resolved, strict=True) if r is None]
+    if unknown:
+        raise ConfigError(f"--expects names revision(s) unknown to this project: {', '.join(unknown)}")
+    expected = [r for r in resolved if r]
     with open_ledger(target, create=True) as (conn, ledger), conn.begin():
         before = ledger.color(conn, target.environment, color, for_update=True)
         state = "idle" if before is None or before.state == "retired" else before.state
@@ -153,7 +146,10 @@ def switch(
             if colors[name].state == "retired" and wanted[name] > 0:
                 raise ConfigError(f"{name} is retired; `ec deploy {name} --version V` before sending it traffic")
         changed = []
-        for name, current in colors.items():
+        # Colors that gain traffic first, then those that lose it: the safe order for a proxy.
+        order = sorted(colors.values(), key=lambda c: (wanted.get(c.color, 0) == 0, c.color))
+        for current in order:
+            name = current.color
             weight = wanted.get(name, 0)
             if weight > 0:
                 state = "live"

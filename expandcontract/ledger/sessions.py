@@ -68,7 +68,7 @@ def _postgres(conn: Any, tag: str, user: str | None) -> SessionCount:
         text(
             "SELECT pid, usename, application_name, client_addr::text FROM pg_stat_activity "
             "WHERE pid <> pg_backend_pid() AND datname = current_database() "
-            "AND (application_name = :tag OR (:user IS NOT NULL AND usename = :user)) ORDER BY pid"
+            "AND (application_name = :tag OR usename = CAST(:user AS text)) ORDER BY pid"
         ),
         {"tag": tag, "user": user},
     ).all()

@@ -10,6 +10,7 @@ retried, and the run stays in progress for a person to look at.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -185,16 +186,28 @@ def _attempt(rev: str, project: Project, engine: Any, settings: RunnerSettings) 
     from sqlalchemy.exc import DBAPIError
 
     script = project.script
-    executed: list[str] = []
+    # [statement, committed, succeeded]: committed when it ran in autocommit or a COMMIT
+    # followed it. The failing statement is kept too: a failed concurrent build leaves debris.
+    executed: list[list[Any]] = []
 
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        executed.append(statement)
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        autocommit = bool(getattr(conn.connection.dbapi_connection, "autocommit", False))
+        executed.append([statement, autocommit, False])
+
+    def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        executed[-1][2] = True
+
+    def committed(conn: Any) -> None:
+        for entry in executed:
+            entry[1] = True
 
     with connect(engine) as conn:
         kind = backend(conn)
         _set_timeouts(conn, kind, settings)
         conn.commit()
-        event.listen(conn, "after_cursor_execute", count)
+        listeners = (("before_cursor_execute", before), ("after_cursor_execute", after), ("commit", committed))
+        for name, fn in listeners:
+            event.listen(conn, name, fn)
 
         def upgrade_step(heads: Any, context: Any) -> Any:
             return script._upgrade_revs(rev, heads)
@@ -208,14 +221,56 @@ def _attempt(rev: str, project: Project, engine: Any, settings: RunnerSettings) 
             return _Outcome()
         except Exception as error:  # noqa: BLE001 - every failure is reported with its revision
             conn.rollback()
-            applied = [s for s in executed if _is_schema_change(s)]
-            partial = kind == "mysql" and bool(applied)
+            for name, fn in listeners:
+                event.remove(conn, name, fn)
+            statements = [s for s, _, _ in executed]
+            succeeded = [(s, done) for s, done, ok in executed if ok]
+            if kind == "mysql":
+                # DDL commits implicitly: whatever ran, stayed.
+                partial = any(_is_schema_change(s) for s, _ in succeeded)
+            else:
+                # Atomic only up to the first autocommit block, which commits what came before.
+                partial = any(done and _is_schema_change(s) for s, done in succeeded)
             orig = getattr(error, "orig", None)
             lock_timeout = isinstance(error, DBAPIError) and _is_lock_timeout(orig, kind)
             text = str(orig or error).strip().splitlines()[0] if str(orig or error).strip() else type(error).__name__
-            return _Outcome(f"{type(orig or error).__name__}: {text}", lock_timeout, partial)
-        finally:
-            event.remove(conn, "after_cursor_execute", count)
+            dropped = _drop_invalid_indexes(engine, statements) if kind == "postgresql" else []
+            detail = f"{type(orig or error).__name__}: {text}"
+            if dropped:
+                detail += f" (dropped the INVALID index(es) {', '.join(dropped)} the failed build left)"
+            return _Outcome(detail, lock_timeout, partial)
+        else:
+            for name, fn in listeners:
+                event.remove(conn, name, fn)
+
+
+_CONCURRENT_INDEX = re.compile(
+    r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?(\"[^\"]+\"|[\w$]+)", re.I
+)
+
+
+def _drop_invalid_indexes(engine: Any, statements: list[str]) -> list[str]:
+    """A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind; a retry would trip on
+    it (or, with IF NOT EXISTS, silently keep a useless index). Drop the ones this attempt made."""
+    from sqlalchemy import text
+
+    names = [m.group(1).strip('"') for s in statements for m in [_CONCURRENT_INDEX.search(s)] if m]
+    if not names:
+        return []
+    dropped = []
+    with connect(engine).execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for name in names:
+            invalid = conn.execute(
+                text(
+                    "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "WHERE c.relname = :n AND NOT i.indisvalid"
+                ),
+                {"n": name},
+            ).scalar()
+            if invalid:
+                conn.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"'))
+                dropped.append(name)
+    return dropped
 
 
 def _set_timeouts(conn: Any, kind: str, settings: RunnerSettings) -> None:

@@ -34,7 +34,9 @@ def migration_lock(engine: Any, environment: str, timeout: float) -> Iterator[No
         with _file_lock(engine, name, timeout):
             yield
         return
-    conn = connect(engine)
+    # Autocommit: a waiter must hold no snapshot, or the holder's CREATE INDEX CONCURRENTLY
+    # would wait for the waiter while the waiter waits for the holder.
+    conn = connect(engine).execution_options(isolation_level="AUTOCOMMIT")
     try:
         if kind == "postgresql":
             key = _pg_key(name)
@@ -43,22 +45,18 @@ def migration_lock(engine: Any, environment: str, timeout: float) -> Iterator[No
                 if time.monotonic() >= deadline:
                     raise ConcurrentRunError(environment, timeout)
                 time.sleep(0.2)
-            conn.commit()
             try:
                 yield
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
         else:
             got = conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": int(max(timeout, 0))}).scalar()
-            conn.commit()
             if got != 1:
                 raise ConcurrentRunError(environment, timeout)
             try:
                 yield
             finally:
                 conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
-                conn.commit()
     finally:
         conn.close()
 
