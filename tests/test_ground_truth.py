@@ -145,6 +145,10 @@ def _upgrade_example(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     shutil.copytree(ROOT / "examples" / "rename-column", project)
     monkeypatch.chdir(project)
     monkeypatch.setenv("EC_DATABASE_URL", url)
+    # env.py is wired to the contract gate: record the only color, built against the head.
+    import expandcontract
+
+    expandcontract.deploy("green", version="v2", url=url, project=project)
     command.upgrade(Config(str(project / "alembic.ini")), "head")
     engine = create_engine(url)
     columns = {c["name"] for c in inspect(engine).get_columns("users")}
