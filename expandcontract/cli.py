@@ -480,6 +480,32 @@ def resolve_command(
     click.echo(f"resolved {count} run(s) of {revision}" if count else f"no run of {revision} is in progress")
 
 
+@main.command("revision")
+@click.option("--expand", "phase", flag_value="expand", help="An expand revision (safe while the old color runs).")
+@click.option("--contract", "phase", flag_value="contract", help="A contract revision (runs after retirement).")
+@click.option("-m", "--message", required=True, help="What the revision does.")
+@click.option("--rev-id", help="A revision id of your choosing (default: generated).")
+@click.option(
+    "--project",
+    "-p",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The Alembic project (default: the current directory).",
+)
+@_handle_errors
+def revision_command(phase: str | None, message: str, rev_id: str | None, project: Path | None) -> None:
+    """Create a revision with its phase declared, in the right place for the history's layout.
+
+    Two-branch layout (branch labels expand/contract): on that branch, and a contract revision
+    depends_on the current expand head. Linear layout: on top of the head.
+    """
+    if phase is None:
+        raise click.UsageError("choose --expand or --contract")
+    from expandcontract.migrations.scaffold import revision
+
+    path = revision(message, phase=phase, project=project, rev_id=rev_id)
+    click.echo(f"created {phase} revision {path}")
+
+
 def _progress(done: int, total: int) -> None:
     """Shown on a terminal while revisions are analysed (cache misses only)."""
     end = "\n" if done == total else ""
