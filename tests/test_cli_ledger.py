@@ -97,7 +97,7 @@ def _assignments(path: Path) -> dict[str, str]:
 
 def test_revision_scaffolding_linear(project: Path) -> None:
     code, out, _ = ec("revision", "--contract", "-m", "drop email", "--rev-id", "0006")
-    assert code == 0 and out.startswith("created contract revision")
+    assert code == 0 and "created contract revision" in out
     created = next((project / "migrations" / "versions").glob("0006_*.py"))
     assert _assignments(created) == {
         "revision": "'0006'",
