@@ -20,6 +20,7 @@ __all__ = [
     "Finding",
     "Report",
     "__version__",
+    "backfill",
     "contract",
     "deploy",
     "expand",
@@ -58,6 +59,10 @@ def __getattr__(name: str) -> Any:
         from expandcontract.runner import apply
 
         return getattr(apply, name)
+    if name == "backfill":
+        from expandcontract.recipes import backfill
+
+        return backfill
     if name == "require_retired":
         from expandcontract.alembic import require_retired
 

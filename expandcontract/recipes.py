@@ -1,0 +1,253 @@
+"""Safe recipes for migration scripts: the "use instead" of the lint rules, as calls.
+
+Each works on PostgreSQL and MySQL/MariaDB, renders offline (``alembic upgrade --sql``,
+``ec lint``) as the statements it would run, and keeps long work out of long transactions::
+
+    from expandcontract import recipes
+
+    def upgrade():
+        recipes.backfill("users", set_={"full_name": "name"}, where="full_name IS NULL")
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from expandcontract.errors import ConfigError
+
+log = logging.getLogger("expandcontract.recipes")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
+
+
+def _op() -> Any:
+    from alembic import op
+
+    return op
+
+
+def _ident(name: str, what: str = "identifier") -> str:
+    """Names go into SQL text: only plain identifiers are accepted, then quoted per dialect."""
+    if not _IDENTIFIER.fullmatch(name):
+        raise ConfigError(f"invalid {what} {name!r}: use a plain SQL identifier")
+    return str(_op().get_context().impl.dialect.identifier_preparer.quote(name))
+
+
+def _family() -> str:
+    name = _op().get_context().dialect.name
+    return "mysql" if name in ("mysql", "mariadb") else name
+
+
+def backfill(
+    table: str,
+    *,
+    set_: str | Mapping[str, str],
+    where: str | None = None,
+    key: str = "id",
+    batch_size: int = 5000,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> int:
+    """UPDATE ``table`` in key ranges of ``batch_size``, each committed on its own.
+
+    ``set_`` is an SQL assignment list or ``{column: sql_expression}``; ``where`` selects the
+    rows still to do (e.g. ``"full_name IS NULL"``), which makes a rerun resume where an
+    interrupted one stopped. ``key`` must be an integer column. ``progress(done_rows,
+    batch, batches)`` is called after each batch; by default progress is logged. Returns the
+    number of rows updated (0 when rendering offline).
+    """
+    from sqlalchemy import text
+
+    if batch_size < 1:
+        raise ConfigError("batch_size must be at least 1")
+    op = _op()
+    ctx = op.get_context()
+    t, k = _ident(table, "table"), _ident(key, "key column")
+    if isinstance(set_, Mapping):
+        assignments = ", ".join(f"{_ident(col, 'column')} = {expr}" for col, expr in set_.items())
+    else:
+        assignments = set_
+    condition = f"({where})" if where else "1 = 1"
+    statement = f"UPDATE {t} SET {assignments} WHERE {condition} AND {k} >= :lo AND {k} < :hi"
+    if ctx.as_sql:
+        op.execute(f"-- expandcontract backfill: batches of {batch_size} rows by {key}, one transaction each")
+        op.execute(statement.replace(":lo", "0").replace(":hi", str(batch_size)))
+        return 0
+    bounds = op.get_bind().execute(text(f"SELECT MIN({k}), MAX({k}) FROM {t} WHERE {condition}")).one()
+    if bounds[0] is None:
+        return 0
+    low, high = int(bounds[0]), int(bounds[1])
+    batches = (high - low) // batch_size + 1
+    done = 0
+    started = time.monotonic()
+    # Each batch commits by itself: no long transaction holding row locks, and an interrupted
+    # run keeps what it finished.
+    with ctx.autocommit_block():
+        conn = op.get_bind()
+        for number, start in enumerate(range(low, high + 1, batch_size), start=1):
+            result = conn.execute(text(statement), {"lo": start, "hi": start + batch_size})
+            done += max(result.rowcount, 0)
+            if progress is not None:
+                progress(done, number, batches)
+            elif number == batches or number % 10 == 0:
+                rate = done / max(time.monotonic() - started, 1e-9)
+                log.info("backfill %s: batch %d/%d, %d rows (%.0f rows/s)", table, number, batches, done, rate)
+    return done
+
+
+def add_foreign_key(
+    name: str, source: str, referent: str, local_cols: Sequence[str], remote_cols: Sequence[str], **kw: Any
+) -> None:
+    """A foreign key without a write outage.
+
+    PostgreSQL: added NOT VALID (instant; new rows checked at once), then validated in its own
+    transaction, which lets writes continue. MySQL/MariaDB: existing rows are checked for
+    orphans first, then the key is added INPLACE with LOCK=NONE under
+    ``foreign_key_checks=0`` (with checks on, InnoDB copies the table).
+    """
+    op = _op()
+    if _family() == "postgresql":
+        op.create_foreign_key(
+            name, source, referent, list(local_cols), list(remote_cols), postgresql_not_valid=True, **kw
+        )
+        _validate(source, name)
+        return
+    if kw:
+        raise ConfigError(f"add_foreign_key on MySQL/MariaDB takes no extra options ({', '.join(kw)})")
+    s, r = _ident(source, "table"), _ident(referent, "table")
+    local = [_ident(c, "column") for c in local_cols]
+    remote = [_ident(c, "column") for c in remote_cols]
+    if not op.get_context().as_sql:
+        from sqlalchemy import text
+
+        join = " AND ".join(f"r.{rc} = s.{lc}" for lc, rc in zip(local, remote, strict=True))
+        present = " AND ".join(f"s.{lc} IS NOT NULL" for lc in local)
+        orphan = (
+            op.get_bind()
+            .execute(
+                text(f"SELECT 1 FROM {s} s LEFT JOIN {r} r ON {join} WHERE {present} AND r.{remote[0]} IS NULL LIMIT 1")
+            )
+            .first()
+        )
+        if orphan is not None:
+            raise ConfigError(f"rows of {source} reference missing {referent} rows: fix them before adding {name}")
+    op.execute("SET SESSION foreign_key_checks = 0")
+    try:
+        op.execute(
+            f"ALTER TABLE {s} ADD CONSTRAINT {_ident(name, 'constraint')} FOREIGN KEY ({', '.join(local)}) "
+            f"REFERENCES {r} ({', '.join(remote)}), ALGORITHM=INPLACE, LOCK=NONE"
+        )
+    finally:
+        op.execute("SET SESSION foreign_key_checks = 1")
+
+
+def add_check(name: str, table: str, condition: str) -> None:
+    """A CHECK constraint added NOT VALID, then validated in its own transaction (PostgreSQL)."""
+    op = _op()
+    if _family() == "postgresql":
+        op.create_check_constraint(name, table, condition, postgresql_not_valid=True)
+        _validate(table, name)
+    else:
+        op.create_check_constraint(name, table, condition)
+
+
+def _validate(table: str, name: str) -> None:
+    op = _op()
+    # The autocommit block commits the NOT VALID add first: validation then runs in a
+    # transaction of its own, under SHARE UPDATE EXCLUSIVE only.
+    with op.get_context().autocommit_block():
+        op.execute(f"ALTER TABLE {_ident(table, 'table')} VALIDATE CONSTRAINT {_ident(name, 'constraint')}")
+
+
+def set_not_null(table: str, column: str, *, existing_type: Any = None) -> None:
+    """SET NOT NULL without a table scan under an exclusive lock: on PostgreSQL 12+ a
+    validated ``CHECK (column IS NOT NULL)`` lets it skip the scan; the check is then dropped.
+    MySQL/MariaDB need ``existing_type`` (MODIFY restates the column)."""
+    op = _op()
+    if _family() == "postgresql":
+        check = f"{table}_{column}_not_null"[:63]
+        add_check(check, table, f"{_ident(column, 'column')} IS NOT NULL")
+        op.alter_column(table, column, nullable=False, existing_type=existing_type)
+        op.drop_constraint(check, table, type_="check")
+    else:
+        if existing_type is None:
+            raise ConfigError("set_not_null on MySQL/MariaDB needs existing_type (MODIFY restates the column)")
+        op.alter_column(table, column, nullable=False, existing_type=existing_type)
+
+
+def add_unique(name: str, table: str, columns: Sequence[str]) -> None:
+    """A unique constraint without locking the table for the index build: on PostgreSQL the
+    index is built concurrently, then attached; on MySQL/MariaDB built INPLACE with LOCK=NONE."""
+    op = _op()
+    t = _ident(table, "table")
+    cols = ", ".join(_ident(c, "column") for c in columns)
+    if _family() == "postgresql":
+        index = _ident(f"{name}_idx"[:63], "index")
+        with op.get_context().autocommit_block():
+            op.execute(f"CREATE UNIQUE INDEX CONCURRENTLY {index} ON {t} ({cols})")
+        op.execute(f"ALTER TABLE {t} ADD CONSTRAINT {_ident(name, 'constraint')} UNIQUE USING INDEX {index}")
+    else:
+        op.execute(f"ALTER TABLE {t} ADD UNIQUE INDEX {_ident(name, 'index')} ({cols}), ALGORITHM=INPLACE, LOCK=NONE")
+
+
+def _trigger_names(table: str, old: str, new: str) -> tuple[str, str]:
+    base = f"ec_sync_{table}_{old}_{new}"[:55]
+    return base, f"{base}_fn"
+
+
+def rename_column_expand(
+    table: str, old: str, new: str, type_: Any, *, key: str = "id", batch_size: int = 5000
+) -> None:
+    """Expand half of a column rename: add ``new``, keep it and ``old`` equal on every write
+    (triggers), and backfill. Both app versions work; the contract half drops ``old``."""
+    import sqlalchemy as sa
+
+    op = _op()
+    op.add_column(table, sa.Column(new, type_, nullable=True))
+    t, o, n = _ident(table, "table"), _ident(old, "column"), _ident(new, "column")
+    trigger, function = _trigger_names(table, old, new)
+    if _family() == "postgresql":
+        op.execute(
+            f"CREATE OR REPLACE FUNCTION {_ident(function)}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+            "BEGIN\n"
+            "  IF TG_OP = 'INSERT' THEN\n"
+            f"    IF NEW.{n} IS NULL THEN NEW.{n} := NEW.{o}; END IF;\n"
+            f"    IF NEW.{o} IS NULL THEN NEW.{o} := NEW.{n}; END IF;\n"
+            f"  ELSIF NEW.{n} IS DISTINCT FROM OLD.{n} THEN NEW.{o} := NEW.{n};\n"
+            f"  ELSIF NEW.{o} IS DISTINCT FROM OLD.{o} THEN NEW.{n} := NEW.{o};\n"
+            "  END IF;\n"
+            "  RETURN NEW;\n"
+            "END $$"
+        )
+        op.execute(
+            f"CREATE TRIGGER {_ident(trigger)} BEFORE INSERT OR UPDATE ON {t} FOR EACH ROW "
+            f"EXECUTE FUNCTION {_ident(function)}()"
+        )
+    else:
+        op.execute(
+            f"CREATE TRIGGER {_ident(trigger + '_i')} BEFORE INSERT ON {t} FOR EACH ROW BEGIN "
+            f"IF NEW.{n} IS NULL THEN SET NEW.{n} = NEW.{o}; END IF; "
+            f"IF NEW.{o} IS NULL THEN SET NEW.{o} = NEW.{n}; END IF; END"
+        )
+        op.execute(
+            f"CREATE TRIGGER {_ident(trigger + '_u')} BEFORE UPDATE ON {t} FOR EACH ROW BEGIN "
+            f"IF NOT (NEW.{n} <=> OLD.{n}) THEN SET NEW.{o} = NEW.{n}; "
+            f"ELSEIF NOT (NEW.{o} <=> OLD.{o}) THEN SET NEW.{n} = NEW.{o}; END IF; END"
+        )
+    backfill(table, set_={new: o}, where=f"{n} IS NULL AND {o} IS NOT NULL", key=key, batch_size=batch_size)
+
+
+def rename_column_contract(table: str, old: str, new: str) -> None:
+    """Contract half of a column rename: drop the sync trigger(s) and the old column."""
+    op = _op()
+    t = _ident(table, "table")
+    trigger, function = _trigger_names(table, old, new)
+    if _family() == "postgresql":
+        op.execute(f"DROP TRIGGER IF EXISTS {_ident(trigger)} ON {t}")
+        op.execute(f"DROP FUNCTION IF EXISTS {_ident(function)}()")
+    else:
+        op.execute(f"DROP TRIGGER IF EXISTS {_ident(trigger + '_i')}")
+        op.execute(f"DROP TRIGGER IF EXISTS {_ident(trigger + '_u')}")
+    op.drop_column(table, old)
