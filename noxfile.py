@@ -39,6 +39,8 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Print performance figures: SQL throughput vs squawk, 500-revision cold/warm lint, import time."""
-    session.install("-e", ".", "squawk-cli")
+    """Print performance figures: lint throughput vs squawk, 500-revision cold/warm lint, start-up,
+    and write availability during migrations (needs EC_BENCH_POSTGRES_URL or EC_TEST_POSTGRES_URL)."""
+    session.install("-e", ".[postgresql]", "squawk-cli")
     session.run("python", "bench/bench_lint.py", *session.posargs)
+    session.run("python", "bench/bench_runner.py")
