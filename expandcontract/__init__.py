@@ -21,6 +21,7 @@ __all__ = [
     "Report",
     "__version__",
     "backfill",
+    "canary",
     "contract",
     "deploy",
     "expand",
@@ -30,12 +31,13 @@ __all__ = [
     "require_retired",
     "resolve",
     "retire",
+    "rollback",
     "rules",
     "status",
     "switch",
 ]
 
-_LEDGER_COMMANDS = {"init", "deploy", "switch", "retire", "history", "status", "resolve"}
+_LEDGER_COMMANDS = {"init", "deploy", "retire", "history", "status", "resolve"}
 
 
 def __getattr__(name: str) -> Any:
@@ -55,6 +57,10 @@ def __getattr__(name: str) -> Any:
         from expandcontract.ledger import commands
 
         return getattr(commands, name)
+    if name in ("switch", "canary", "rollback"):
+        from expandcontract.traffic import commands as traffic_commands
+
+        return getattr(traffic_commands, name)
     if name in ("expand", "contract"):
         from expandcontract.runner import apply
 

@@ -287,22 +287,103 @@ def deploy_command(
     click.echo(f"{state.color}: {state.state}, version {state.version}, expects {' '.join(state.expects) or '-'}")
 
 
+def _echo_outcome(outcome: Any, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(outcome.to_dict(), indent=2))
+        return
+    if outcome.result is None:
+        click.echo("no traffic backend is configured for this environment: recorded only")
+    else:
+        click.echo(f"{outcome.result.after.backend}: {_weights(outcome.result.after.weights())} (observed)")
+    for state in outcome.recorded:
+        click.echo(f"{state.color}: {state.state}, weight {state.weight}")
+
+
+def _weights(weights: dict[str, int]) -> str:
+    return ", ".join(f"{color} {weight}%" for color, weight in weights.items())
+
+
 @main.command("switch")
-@click.argument("color")
+@click.argument("color", required=False)
+@click.option("--status", "show_status", is_flag=True, help="Show the traffic the proxy reports, change nothing.")
+@click.option("--check", metavar="URL", help="Smoke check: the new color's own URL must answer 2xx first.")
 @click.option("--reason", help="Why, for the event log.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_db_options
 @_handle_errors
 def switch_command(
-    color: str, reason: str | None, url: str | None, environment: str | None, config: Path | None, project: Path | None
+    color: str | None,
+    show_status: bool,
+    check: str | None,
+    reason: str | None,
+    fmt: str,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
 ) -> None:
-    """Record that all traffic now goes to COLOR (the previously live color starts draining)."""
-    from expandcontract.ledger.commands import switch
+    """Send all traffic to COLOR: enable and verify it first, then drain the others.
 
-    changed = switch(color, reason=reason, **_db_kwargs(url, environment, config, project))
-    for state in changed:
-        click.echo(f"{state.color}: {state.state}, weight {state.weight}")
-    if not changed:
-        click.echo(f"{color} already takes all traffic; nothing changed")
+    Uses the environment's traffic backend ([tool.expandcontract.traffic.<env>]: haproxy-runtime,
+    haproxy-config, nginx, command or file), verifies by observing the proxy, puts traffic back if
+    verification fails, and records desired and observed weights. With no backend configured it
+    only records the switch. Exit 1 when the switch failed (traffic is back as it was).
+    """
+    from expandcontract.traffic import commands
+
+    kwargs = _db_kwargs(url, environment, config, project)
+    if show_status:
+        state = commands.observe(**kwargs)
+        if fmt == "json":
+            click.echo(json.dumps(state.to_dict() if state else None, indent=2))
+        elif state is None:
+            click.echo("no traffic backend is configured for this environment")
+        else:
+            for name, c in state.colors.items():
+                sessions = "" if c.sessions is None else f", {c.sessions} session(s)"
+                click.echo(f"{name}: {c.weight}% ({c.admin}{sessions})")
+            click.echo(f"live: {state.live or 'none (canary in progress)'}   [{state.backend}, {state.source}]")
+        return
+    if color is None:
+        raise click.UsageError("name the COLOR to switch to, or use --status")
+    _echo_outcome(commands.switch(color, check=check, reason=reason, **kwargs), fmt)
+
+
+@main.command("canary")
+@click.argument("color")
+@click.option("--weight", "-w", type=click.IntRange(0, 100), required=True, help="Percent of new requests.")
+@click.option("--reason", help="Why, for the event log.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_db_options
+@_handle_errors
+def canary_command(
+    color: str,
+    weight: int,
+    reason: str | None,
+    fmt: str,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
+) -> None:
+    """Send WEIGHT percent of new requests to COLOR, the rest to the live color."""
+    from expandcontract.traffic import commands
+
+    _echo_outcome(commands.canary(color, weight, reason=reason, **_db_kwargs(url, environment, config, project)), fmt)
+
+
+@main.command("rollback")
+@click.option("--reason", help="Why, for the event log.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_db_options
+@_handle_errors
+def rollback_command(
+    reason: str | None, fmt: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+) -> None:
+    """Put traffic back as it was before the last switch or canary (no deploy needed)."""
+    from expandcontract.traffic import commands
+
+    _echo_outcome(commands.rollback(reason=reason, **_db_kwargs(url, environment, config, project)), fmt)
 
 
 @main.command("retire")

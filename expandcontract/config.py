@@ -87,6 +87,8 @@ class Settings:
     environment: str = "default"
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
+    #: Traffic backend per environment (``[tool.expandcontract.traffic.<environment>]``).
+    switch: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Where the settings came from (None: built-in defaults).
     path: Path | None = None
 
@@ -110,6 +112,7 @@ _KEYS = {
     "environment",
     "ledger",
     "runner",
+    "switch",
 }
 _LEDGER_KEYS = {"table-prefix", "schema", "session-tag", "session-users"}
 _RUNNER_KEYS = {
@@ -215,6 +218,15 @@ def settings_from_mapping(table: dict[str, Any], *, path: Path | None = None) ->
         changes["ledger"] = _ledger(values["ledger"], path)
     if "runner" in values:
         changes["runner"] = _runner(values["runner"], path)
+    if "switch" in values:
+        switch = values["switch"]
+        if not isinstance(switch, dict) or not all(isinstance(v, dict) for v in switch.values()):
+            raise ConfigError(
+                "switch must hold one table per environment, e.g. [tool.expandcontract.traffic.default]",
+                path=path,
+                key="switch",
+            )
+        changes["switch"] = {_name(k, "switch environment", path): dict(v) for k, v in switch.items()}
     return replace(settings, **changes)
 
 

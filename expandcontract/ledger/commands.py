@@ -128,29 +128,38 @@ def deploy(
         )
 
 
-def switch(
-    color: str, *, weights: dict[str, int] | None = None, reason: str | None = None, **kwargs: Any
-) -> list[ColorState]:
-    """Record a traffic switch to ``color`` (100%), or the given canary ``weights``.
-
-    This records what the proxy was told; a traffic backend applies and verifies it.
-    """
+def switch(color: str, *, reason: str | None = None, **kwargs: Any) -> list[ColorState]:
+    """Record that all traffic now goes to ``color`` (ledger only; ``ec switch`` also moves
+    traffic when a backend is configured, see :mod:`expandcontract.traffic.commands`)."""
     _validate_color(color)
-    target = resolve_target(**kwargs)
+    return record_weights(resolve_target(**kwargs), {color: 100}, action="switch", reason=reason)
+
+
+def record_weights(
+    target: Target,
+    weights: dict[str, int],
+    *,
+    action: str,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> list[ColorState]:
+    """Record new traffic weights; colors gaining traffic become live, live colors losing all of
+    it start draining. Returns the colors whose row changed."""
+    for name in weights:
+        _validate_color(name)
     with open_ledger(target, create=True) as (conn, ledger), conn.begin():
         colors = {c.color: c for c in ledger.colors(conn, target.environment)}
-        wanted = dict(weights) if weights else {color: 100}
-        for name in wanted:
-            if name not in colors:
+        for name, weight in weights.items():
+            if name not in colors and weight > 0:
                 raise UnknownColorError(target.environment, name, tuple(colors))
-            if colors[name].state == "retired" and wanted[name] > 0:
+            if name in colors and colors[name].state == "retired" and weight > 0:
                 raise ConfigError(f"{name} is retired; `ec deploy {name} --version V` before sending it traffic")
         changed = []
         # Colors that gain traffic first, then those that lose it: the safe order for a proxy.
-        order = sorted(colors.values(), key=lambda c: (wanted.get(c.color, 0) == 0, c.color))
+        order = sorted(colors.values(), key=lambda c: (weights.get(c.color, 0) == 0, c.color))
         for current in order:
             name = current.color
-            weight = wanted.get(name, 0)
+            weight = weights.get(name, 0)
             if weight > 0:
                 state = "live"
             elif current.state == "live":
@@ -163,13 +172,16 @@ def switch(
                         conn,
                         target.environment,
                         name,
-                        action="switch",
+                        action=action,
                         reason=reason,
-                        details={"weights": wanted},
+                        details={"weights": weights, **(details or {})},
                         state=state,
                         weight=weight,
                     )
                 )
+        if not changed and details:
+            # Nothing changed in the rows, but what the proxy was told and showed is still a fact.
+            ledger.log(conn, target.environment, action, reason=reason, details={"weights": weights, **details})
         return changed
 
 
@@ -187,6 +199,9 @@ def retire(color: str, *, force: bool = False, reason: str | None = None, **kwar
             raise UnknownColorError(target.environment, color, known)
         sessions = count_sessions(conn, target.settings.ledger, target.environment, color)
         problems = retirement_problems(current, sessions)
+        traffic_problem = _proxy_traffic(target, color)
+        if traffic_problem:
+            problems.append(traffic_problem)
         details: dict[str, Any] = {"sessions": sessions.count, "session_ids": [s.id for s in sessions.sessions]}
         if problems and not force:
             raise RetirementRefused(target.environment, color, problems)
@@ -195,6 +210,26 @@ def retire(color: str, *, force: bool = False, reason: str | None = None, **kwar
         return ledger.upsert_color(
             conn, target.environment, color, action="retire", reason=reason, details=details, state="retired", weight=0
         )
+
+
+def _proxy_traffic(target: Target, color: str) -> str | None:
+    """The traffic backend's own word, whatever the ledger says."""
+    from expandcontract.traffic.backends import build_backend
+    from expandcontract.traffic.base import SwitchError
+
+    backend = build_backend(target.settings, target.environment)
+    if backend is None or color not in backend.colors:
+        return None
+    try:
+        state = backend.observe()
+    except SwitchError as error:
+        return f"the {backend.name} traffic backend cannot be observed ({error})"
+    if state.carries_traffic(color):
+        return f"the {backend.name} proxy still sends it {state.colors[color].weight}% of new requests"
+    sessions = state.colors[color].sessions
+    if sessions:
+        return f"the {backend.name} proxy still has {sessions} session(s) open to it"
+    return None
 
 
 def retirement_problems(color: ColorState, sessions: SessionCount) -> list[str]:

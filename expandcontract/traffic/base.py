@@ -1,0 +1,105 @@
+"""Types shared by every traffic backend."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from expandcontract.errors import ConfigError, ExpandContractError
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class SwitchError(ExpandContractError):
+    """The proxy refused a change, or did not show it in time; ``observed`` is what it reported."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, observed: TrafficState | None = None) -> None:
+        self.observed = observed
+        super().__init__(message)
+
+
+def check_name(value: str, what: str) -> str:
+    """Names end up in socket commands and config files: no spaces, newlines or separators."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ConfigError(f"invalid {what} {value!r}: use 1-64 letters, digits, '_', '.' or '-'")
+    return value
+
+
+def check_address(value: str, what: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_.:\[\]-]{1,255}", value):
+        raise ConfigError(f"invalid {what} {value!r}: expected host:port")
+    return value
+
+
+@dataclass(frozen=True)
+class ColorTraffic:
+    #: Share of new requests, percent (0-100) across the colors the backend knows.
+    weight: int
+    #: ``ready`` (takes traffic when weighted), ``drain``, ``maint``/``down``, or ``unknown``.
+    admin: str = "ready"
+    healthy: bool | None = None
+    #: Current sessions on the proxy (HAProxy ``scur``), when it can tell.
+    sessions: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"weight": self.weight, "admin": self.admin, "healthy": self.healthy, "sessions": self.sessions}
+
+
+@dataclass(frozen=True)
+class TrafficState:
+    backend: str
+    colors: dict[str, ColorTraffic]
+    #: ``live`` (asked the proxy) or ``configured`` (read from its configuration).
+    source: str = "live"
+    detail: dict[str, object] = field(default_factory=dict)
+
+    def weights(self) -> dict[str, int]:
+        return {color: c.weight for color, c in self.colors.items()}
+
+    def carries_traffic(self, color: str) -> bool:
+        c = self.colors.get(color)
+        return c is not None and c.weight > 0 and c.admin == "ready"
+
+    @property
+    def live(self) -> str | None:
+        """The color taking all traffic, or None during a canary."""
+        full = [color for color, c in self.colors.items() if c.weight == 100 and c.admin == "ready"]
+        return full[0] if len(full) == 1 else None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "backend": self.backend,
+            "source": self.source,
+            "colors": {k: v.to_dict() for k, v in self.colors.items()},
+        }
+
+
+class SwitchBackend(Protocol):
+    name: str
+    colors: tuple[str, ...]
+
+    def observe(self) -> TrafficState: ...
+
+    def apply(self, weights: Mapping[str, int]) -> None:
+        """Route ``weights`` (percent, summing to 100); enable colors gaining traffic before
+        draining the others."""
+
+    def persist(self) -> None:
+        """Make the current routing survive a restart or reload."""
+
+
+def normalise(raw: Mapping[str, int]) -> dict[str, int]:
+    """Raw weights (any scale) to percentages that sum to 100 (or all 0)."""
+    total = sum(max(v, 0) for v in raw.values())
+    if total == 0:
+        return {k: 0 for k in raw}
+    shares = {k: round(max(v, 0) * 100 / total) for k, v in raw.items()}
+    drift = 100 - sum(shares.values())
+    if drift and shares:
+        top = max(shares, key=lambda k: shares[k])
+        shares[top] += drift
+    return shares

@@ -1,0 +1,136 @@
+"""nginx: an upstream file rewritten, checked with ``nginx -t``, then a graceful reload.
+
+Open-source nginx has no runtime API. Its reload is asynchronous: right after
+``nginx -s reload`` returns, a new request can still reach the old color, so the switch is
+confirmed by probing a URL that names the color, not by the exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from expandcontract.traffic.base import ColorTraffic, SwitchError, TrafficState, check_address, check_name, normalise
+
+
+class NginxUpstreamBackend:
+    name = "nginx"
+
+    def __init__(
+        self,
+        upstream_file: str,
+        upstream: str,
+        servers: Mapping[str, str],
+        nginx_conf: str,
+        *,
+        nginx: str = "nginx",
+        probe_url: str | None = None,
+        extra: list[str] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.upstream_file = Path(upstream_file)
+        self.upstream = check_name(upstream, "nginx upstream name")
+        self.servers = {check_name(c, "color"): check_address(a, "upstream server address") for c, a in servers.items()}
+        self.colors = tuple(self.servers)
+        self.nginx_conf = nginx_conf
+        self.nginx = nginx
+        self.probe_url = probe_url
+        self.extra = [e for e in (extra or []) if _safe_directive(e)]
+        self.timeout = timeout
+
+    def render(self, weights: Mapping[str, int]) -> str:
+        lines = [f"# written by expandcontract; weights {dict(weights)}", f"upstream {self.upstream} {{"]
+        for color, address in self.servers.items():
+            weight = int(weights.get(color, 0))
+            lines.append(f"    server {address} weight={weight};" if weight > 0 else f"    server {address} down;")
+        lines += [f"    {e}" for e in self.extra]
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def observe(self) -> TrafficState:
+        try:
+            text = self.upstream_file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise SwitchError(f"cannot read {self.upstream_file}: {error}") from None
+        raw = {}
+        for color, address in self.servers.items():
+            m = re.search(rf"^\s*server\s+{re.escape(address)}(\s[^;]*)?;", text, re.M)
+            options = (m.group(1) or "") if m else " down"
+            weight = re.search(r"weight=(\d+)", options)
+            raw[color] = 0 if "down" in options.split() else int(weight.group(1)) if weight else 1
+        shares = normalise(raw)
+        return TrafficState(
+            self.name, {c: ColorTraffic(w, "ready" if w else "down") for c, w in shares.items()}, "configured"
+        )
+
+    def apply(self, weights: Mapping[str, int]) -> None:
+        previous = self.upstream_file.read_text(encoding="utf-8") if self.upstream_file.exists() else None
+        self._write(self.render(weights))
+        test = self._exec([self.nginx, "-t", "-q", "-c", self.nginx_conf])
+        if test.returncode != 0:
+            self._restore(previous)
+            detail = (test.stderr or test.stdout).strip().splitlines()
+            raise SwitchError(
+                "the new nginx configuration does not validate, the running nginx is untouched: "
+                + " | ".join(detail[-3:])
+            )
+        reload = self._exec([self.nginx, "-c", self.nginx_conf, "-s", "reload"])
+        if reload.returncode != 0:
+            self._restore(previous)
+            raise SwitchError(f"nginx reload failed: {(reload.stderr or reload.stdout).strip()[:300]}")
+
+    def confirm(self, weights: Mapping[str, int], timeout: float) -> None:
+        """Probe until responses come only from colors that should get traffic."""
+        if not self.probe_url:
+            return
+        wanted = {c for c, w in weights.items() if w > 0}
+        deadline = time.monotonic() + timeout
+        streak = 0
+        while streak < 10:
+            try:
+                with urllib.request.urlopen(self.probe_url, timeout=2) as response:
+                    color = response.read(64).decode(errors="replace").strip()
+            except OSError:
+                color = ""
+            streak = streak + 1 if color in wanted else 0
+            if time.monotonic() >= deadline:
+                raise SwitchError(f"nginx still answers from {color or 'nowhere'} after {timeout:g}s")
+            if streak < 10:
+                time.sleep(0.02)
+
+    def persist(self) -> None:
+        return None  # the upstream file is the state
+
+    def _write(self, text: str) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.upstream_file.parent, prefix=f".{self.upstream_file.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, self.upstream_file)
+
+    def _restore(self, previous: str | None) -> None:
+        if previous is None:
+            self.upstream_file.unlink(missing_ok=True)
+        else:
+            self._write(previous)
+
+    def _exec(self, cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout, check=False)
+        except FileNotFoundError:
+            raise SwitchError(f"{cmd[0]} not found") from None
+        except subprocess.TimeoutExpired:
+            raise SwitchError(f"{cmd[0]} did not finish within {self.timeout:g}s") from None
+
+
+def _safe_directive(text: str) -> bool:
+    if not re.fullmatch(r"[A-Za-z_]+( [A-Za-z0-9_.:=-]+)*;", text.strip()):
+        from expandcontract.errors import ConfigError
+
+        raise ConfigError(f"invalid extra upstream directive {text!r}")
+    return True
