@@ -19,6 +19,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 
+# HAProxy, nginx and the color servers for the traffic tests.
+pytest_plugins = ["tests.proxies"]
+
 REQUIRE = os.environ.get("EC_REQUIRE_DATABASES") == "1"
 
 

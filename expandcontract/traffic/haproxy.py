@@ -65,6 +65,10 @@ class HaproxySocket:
         return list(reader)
 
 
+_PASSING = {"L4OK", "L6OK", "L7OK", "L7OKC"}
+_PENDING = {"INI", "UNK"}
+
+
 def _observe(sock: HaproxySocket, backend: str, servers: Mapping[str, str], name: str) -> TrafficState:
     rows = {r["svname"]: r for r in sock.stats() if r.get("pxname") == backend}
     raw: dict[str, int] = {}
@@ -75,7 +79,9 @@ def _observe(sock: HaproxySocket, backend: str, servers: Mapping[str, str], name
             raise SwitchError(f"HAProxy has no server {backend}/{server} (for {color})")
         status = row.get("status", "")
         admin = "maint" if status.startswith("MAINT") else "drain" if status.startswith("DRAIN") else "ready"
-        healthy = status.startswith("UP") or status == "no check"
+        check = row.get("check_status", "") or ""
+        # `state ready` reports UP at once; only a passing check says the app answers.
+        healthy = (status.startswith("UP") or status == "no check") and (check in _PASSING or check == "")
         weight = int(row.get("weight") or 0)
         raw[color] = weight if admin == "ready" and healthy else 0
         scur = row.get("scur")
@@ -85,7 +91,10 @@ def _observe(sock: HaproxySocket, backend: str, servers: Mapping[str, str], name
         name,
         {c: ColorTraffic(shares[c], states[c][0], states[c][1], states[c][2]) for c in servers},
         "live",
-        {"statuses": {c: rows[s].get("status") for c, s in servers.items()}},
+        {
+            "statuses": {c: rows[s].get("status") for c, s in servers.items()},
+            "checks": {c: (rows[s].get("check_status") or "").lstrip("* ") for c, s in servers.items()},
+        },
     )
 
 
@@ -131,17 +140,20 @@ class HaproxyRuntimeBackend:
             self._run([f"set server {self.backend}/{self.servers[c]} state drain" for c in losing])
 
     def _wait_up(self, colors: list[str]) -> None:
-        """Only drain the old color once the new one is UP: the order that lost no request."""
+        """Only drain the old color once the new one passed a health check: the order that
+        lost no request. (HAProxy reports a server UP as soon as it is enabled.)"""
         deadline = time.monotonic() + self.ready_timeout
         while True:
             state = self.observe()
             if all(state.colors[c].admin == "ready" and state.colors[c].healthy for c in colors):
                 return
-            if time.monotonic() >= deadline:
-                raise SwitchError(
-                    f"{', '.join(colors)} did not come UP within {self.ready_timeout:g}s; nothing was drained",
-                    observed=state,
+            checks: dict[str, str] = state.detail.get("checks", {})  # type: ignore[assignment]
+            failing = {c: checks[c] for c in colors if checks.get(c) and checks[c] not in _PASSING | _PENDING}
+            if failing or time.monotonic() >= deadline:
+                why = (
+                    ", ".join(f"{c}: {v}" for c, v in failing.items()) or f"no passing check in {self.ready_timeout:g}s"
                 )
+                raise SwitchError(f"{', '.join(colors)} did not come UP ({why}); nothing was drained", observed=state)
             time.sleep(0.1)
 
     def persist(self) -> None:
