@@ -44,3 +44,4 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[postgresql]", "squawk-cli")
     session.run("python", "bench/bench_lint.py", *session.posargs)
     session.run("python", "bench/bench_runner.py")
+    session.run("python", "bench/bench_switch.py")  # needs haproxy and nginx installed

@@ -494,6 +494,12 @@ def _render_status(result: Any) -> str:
             f"in progress: {run.revision} since {run.started_at:%Y-%m-%d %H:%M:%S} by {run.actor}"
             + (f" - {run.error}" if run.error else "")
         )
+    if result.traffic is not None:
+        if "error" in result.traffic:
+            lines.append(f"traffic ({result.traffic['backend']}): cannot observe: {result.traffic['error']}")
+        else:
+            shares = ", ".join(f"{c} {v['weight']}%" for c, v in result.traffic["colors"].items())
+            lines.append(f"traffic ({result.traffic['backend']}, {result.traffic['source']}): {shares}")
     for problem in result.problems:
         lines.append(f"problem: {problem}")
     lines.append(result.verdict)

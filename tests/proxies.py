@@ -60,8 +60,8 @@ class ColorServers:
         return f"http://127.0.0.1:{self.ports[color]}/"
 
 
-@pytest.fixture
-def colors() -> Iterator[ColorServers]:
+@contextlib.contextmanager
+def color_servers() -> Iterator[ColorServers]:
     result = ColorServers({})
     for color in ("blue", "green"):
         handler = type(f"{color}Handler", (_Handler,), {"color": color})
@@ -73,6 +73,12 @@ def colors() -> Iterator[ColorServers]:
     for server in result.servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def colors() -> Iterator[ColorServers]:
+    with color_servers() as result:
+        yield result
 
 
 def need(binary: str) -> str:
@@ -168,8 +174,12 @@ backend app
 
 @pytest.fixture
 def haproxy(colors: ColorServers, tmp_path: Path) -> Iterator[Haproxy]:
-    binary = need("haproxy")
-    directory = tmp_path / "haproxy"
+    with running_haproxy(need("haproxy"), colors, tmp_path / "haproxy") as proxy:
+        yield proxy
+
+
+@contextlib.contextmanager
+def running_haproxy(binary: str, colors: ColorServers, directory: Path) -> Iterator[Haproxy]:
     directory.mkdir()
     port = free_port()
     config = directory / "haproxy.cfg"
@@ -228,8 +238,12 @@ class Nginx:
 
 @pytest.fixture
 def nginx(colors: ColorServers, tmp_path: Path) -> Iterator[Nginx]:
-    binary = need("nginx")
-    directory = tmp_path / "nginx"
+    with running_nginx(need("nginx"), colors, tmp_path / "nginx") as proxy:
+        yield proxy
+
+
+@contextlib.contextmanager
+def running_nginx(binary: str, colors: ColorServers, directory: Path) -> Iterator[Nginx]:
     directory.mkdir()
     directory.chmod(0o755)
     port = free_port()

@@ -282,6 +282,8 @@ class Status:
     pending_contract: list[GateDecision] = field(default_factory=list)
     in_progress: list[Run] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: What the traffic backend reports now (None: no backend configured).
+    traffic: dict[str, object] | None = None
 
     @property
     def verdict(self) -> str:
@@ -318,6 +320,7 @@ class Status:
             "pending_contract": [d.to_dict() for d in self.pending_contract],
             "in_progress": [r.to_dict() for r in self.in_progress],
             "problems": self.problems,
+            "traffic": self.traffic,
             "verdict": self.verdict,
             "exit_code": self.exit_code,
         }
@@ -353,7 +356,21 @@ def status(**kwargs: Any) -> Status:
         for run in result.in_progress:
             what = f"failed part-way: {run.error.splitlines()[0]}" if run.error else "started and never finished"
             result.problems.append(f"revision {run.revision} is in progress ({what}); see `ec resolve --help`")
+    result.traffic = _observed_traffic(target)
     return result
+
+
+def _observed_traffic(target: Target) -> dict[str, object] | None:
+    from expandcontract.traffic.backends import build_backend
+    from expandcontract.traffic.base import SwitchError
+
+    backend = build_backend(target.settings, target.environment)
+    if backend is None:
+        return None
+    try:
+        return backend.observe().to_dict()
+    except SwitchError as error:
+        return {"backend": backend.name, "error": str(error)}
 
 
 def resolve(revision: str, *, reason: str, **kwargs: Any) -> int:

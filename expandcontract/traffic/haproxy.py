@@ -154,7 +154,7 @@ class HaproxyRuntimeBackend:
                     ", ".join(f"{c}: {v}" for c, v in failing.items()) or f"no passing check in {self.ready_timeout:g}s"
                 )
                 raise SwitchError(f"{', '.join(colors)} did not come UP ({why}); nothing was drained", observed=state)
-            time.sleep(0.1)
+            time.sleep(0.02)
 
     def persist(self) -> None:
         if self.state_file is None:

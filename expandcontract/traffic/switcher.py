@@ -91,7 +91,7 @@ def _verify(backend: SwitchBackend, desired: dict[str, int], timeout: float) -> 
             raise SwitchError(
                 f"the proxy does not show {desired} after {timeout:g}s (it shows {state.weights()})", observed=state
             )
-        time.sleep(0.05)
+        time.sleep(0.02)
     confirm = getattr(backend, "confirm", None)
     if confirm is not None:
         confirm(desired, max(deadline - time.monotonic(), 1.0))
