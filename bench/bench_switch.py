@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from expandcontract.traffic.haproxy import HaproxyConfigBackend, HaproxyRuntimeBackend  # noqa: E402
-from expandcontract.traffic.nginx import NginxUpstreamBackend  # noqa: E402
-from expandcontract.traffic.switcher import set_weights  # noqa: E402
-from tests.proxies import Load, color_servers, running_haproxy, running_nginx  # noqa: E402
+from expandcontract.traffic.haproxy import HaproxyConfigBackend, HaproxyRuntimeBackend
+from expandcontract.traffic.nginx import NginxUpstreamBackend
+from expandcontract.traffic.switcher import set_weights
+from tests.proxies import Load, color_servers, running_haproxy, running_nginx
 
 RUNS = 3
 
