@@ -249,3 +249,16 @@ def test_weights_must_sum_to_100(tmp_path: Path) -> None:
         set_weights(backend, {"blue": 50, "green": 20})
     with pytest.raises(ConfigError, match=r"file backend has no color red \(it knows blue, green\)"):
         set_weights(backend, {"red": 100})
+
+
+def test_smoke_check_must_pass_before_traffic_moves(haproxy: Haproxy, colors: Any, tmp_path: Path) -> None:
+    from tests.proxies import free_port
+
+    kw = _kw(tmp_path, _runtime(haproxy))
+    events = len(expandcontract.history(**kw))
+    with pytest.raises(SwitchError, match="smoke check .* failed before any traffic moved"):
+        expandcontract.switch("green", check=f"http://127.0.0.1:{free_port()}/health", **kw)
+    assert sample(haproxy.url, 10) == {"blue": 10}
+    assert len(expandcontract.history(**kw)) == events
+    outcome = expandcontract.switch("green", check=colors.url("green"), **kw)
+    assert outcome.result is not None and outcome.result.after.live == "green"
