@@ -256,7 +256,7 @@ def test_smoke_check_must_pass_before_traffic_moves(haproxy: Haproxy, colors: An
 
     kw = _kw(tmp_path, _runtime(haproxy))
     events = len(expandcontract.history(**kw))
-    with pytest.raises(SwitchError, match="smoke check .* failed before any traffic moved"):
+    with pytest.raises(SwitchError, match=r"smoke check .* failed before any traffic moved"):
         expandcontract.switch("green", check=f"http://127.0.0.1:{free_port()}/health", **kw)
     assert sample(haproxy.url, 10) == {"blue": 10}
     assert len(expandcontract.history(**kw)) == events
