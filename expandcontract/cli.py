@@ -494,6 +494,9 @@ def _render_status(result: Any) -> str:
             f"in progress: {run.revision} since {run.started_at:%Y-%m-%d %H:%M:%S} by {run.actor}"
             + (f" - {run.error}" if run.error else "")
         )
+    for run in result.online:
+        percent = f" {run['percent']:.1f}%" if run.get("percent") is not None else ""
+        lines.append(f"online: {run['table_name']} via {run['engine']}: {run['state']}{percent}")
     if result.traffic is not None:
         if "error" in result.traffic:
             lines.append(f"traffic ({result.traffic['backend']}): cannot observe: {result.traffic['error']}")
@@ -591,6 +594,94 @@ def revision_command(phase: str | None, message: str, rev_id: str | None, projec
 
     path = revision(message, phase=phase, project=project, rev_id=rev_id)
     click.echo(f"created {phase} revision {path}")
+
+
+@main.command("online-alter")
+@click.argument("table")
+@click.argument("alter_clause", metavar="ALTER")
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "gh-ost", "pt-online-schema-change", "plain"]),
+    default="auto",
+    show_default=True,
+    help="auto: plain or INSTANT for small tables, else gh-ost, else pt-osc.",
+)
+@click.option("--dry-run", is_flag=True, help="Validate only (gh-ost noop / pt-osc --dry-run); change nothing.")
+@click.option("--postpone", is_flag=True, help="gh-ost: copy, then wait for `ec online-cutover TABLE`.")
+@click.option("--drop-old-table", is_flag=True, help="Drop the old table after success (default: keep it).")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_db_options
+@_handle_errors
+def online_alter_command(
+    table: str,
+    alter_clause: str,
+    engine: str,
+    dry_run: bool,
+    postpone: bool,
+    drop_old_table: bool,
+    fmt: str,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
+) -> None:
+    """Run ALTER TABLE TABLE ALTER without blocking writes: gh-ost or pt-online-schema-change
+    for large MySQL/MariaDB tables, a plain ALTER for small ones. Says which and why.
+
+    \b
+    Example:  ec online-alter events "MODIFY COLUMN payload MEDIUMTEXT"
+    Exit codes: 0 done, 1 the tool failed (original table intact, leftovers removed),
+    2 refused (the reasons are printed; nothing was changed).
+    """
+    from expandcontract.ledger.commands import resolve_target
+    from expandcontract.online.api import alter
+
+    target = resolve_target(**_db_kwargs(url, environment, config, project))
+    tty = sys.stderr.isatty()
+
+    def progress(p: Any) -> None:
+        if tty:
+            percent = f"{p.percent:5.1f}%" if p.percent is not None else "  ?  "
+            bar = "#" * int((p.percent or 0) / 5)
+            click.echo(
+                f"\r[{bar:<20}] {percent} {p.state or ''} eta {p.eta or p.eta_seconds or '-'}   ", err=True, nl=False
+            )
+        else:
+            click.echo(json.dumps({"event": "progress", **p.to_dict()}), err=True)
+
+    result = alter(
+        table,
+        alter_clause,
+        engine=engine,
+        execute=not dry_run,
+        postpone=postpone,
+        url=target.url,
+        environment=target.environment,
+        settings=target.settings,
+        on_progress=progress,
+        keep_old_table=not drop_old_table,
+    )
+    if tty:
+        click.echo("", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(f"{table}: {result.state} via {result.plan.engine} in {result.seconds:.1f}s ({result.plan.reason})")
+
+
+@main.command("online-cutover")
+@click.argument("table")
+@_db_options
+@_handle_errors
+def online_cutover_command(
+    table: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+) -> None:
+    """Release the postponed cut-over of TABLE's running gh-ost migration."""
+    from expandcontract.ledger.commands import resolve_target
+    from expandcontract.online.api import cutover
+
+    target = resolve_target(**_db_kwargs(url, environment, config, project))
+    click.echo(cutover(table, url=target.url, environment=target.environment, settings=target.settings))
 
 
 def _progress(done: int, total: int) -> None:

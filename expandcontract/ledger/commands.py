@@ -284,6 +284,8 @@ class Status:
     problems: list[str] = field(default_factory=list)
     #: What the traffic backend reports now (None: no backend configured).
     traffic: dict[str, object] | None = None
+    #: Online schema changes copying or waiting for cut-over.
+    online: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -321,6 +323,7 @@ class Status:
             "in_progress": [r.to_dict() for r in self.in_progress],
             "problems": self.problems,
             "traffic": self.traffic,
+            "online": self.online,
             "verdict": self.verdict,
             "exit_code": self.exit_code,
         }
@@ -353,6 +356,12 @@ def status(**kwargs: Any) -> Status:
         result.pending_expand = [r for r in pending if not graph.is_contract(r)]
         result.pending_contract = [gate.evaluate(r) for r in pending if graph.is_contract(r)]
         result.in_progress = ledger.runs(conn, target.environment)
+        from expandcontract.ledger.store import active_online_runs
+
+        result.online = [
+            {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in run.items() if k != "alter_clause"}
+            for run in active_online_runs(conn, ledger, target.environment)
+        ]
         for run in result.in_progress:
             what = f"failed part-way: {run.error.splitlines()[0]}" if run.error else "started and never finished"
             result.problems.append(f"revision {run.revision} is in progress ({what}); see `ec resolve --help`")

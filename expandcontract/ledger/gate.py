@@ -90,6 +90,18 @@ class Gate:
                     "(`ec deploy COLOR --version V`)",
                 )
             )
+        from expandcontract.ledger.store import active_online_runs
+
+        for run in active_online_runs(self.conn, self.ledger, self.environment):
+            what = "waits for its cut-over" if run["state"] == "postponed" else "is still copying"
+            blockers.append(
+                Blocker(
+                    "-",
+                    "-",
+                    f"the online schema change of {run['table_name']} ({run['engine']}) "
+                    f"{what}; finish it first (`ec online-cutover {run['table_name']}`)",
+                )
+            )
         for color in self.colors:
             if color.state == "retired":
                 sessions = self.sessions(color.color)

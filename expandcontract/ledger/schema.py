@@ -15,6 +15,7 @@ class LedgerTables:
     colors: Any
     events: Any
     runs: Any
+    online: Any
 
 
 @cache
@@ -69,7 +70,28 @@ def ledger_tables(prefix: str = "ec_", schema: str | None = None) -> LedgerTable
         sa.Column("error", sa.Text),
         sa.Index(f"ix_{prefix}runs_env_state", "environment", "state"),
     )
-    return LedgerTables(metadata, colors, events, runs)
+    online = sa.Table(
+        f"{prefix}online_runs",
+        metadata,
+        sa.Column("id", big_id, primary_key=True, autoincrement=True),
+        sa.Column("environment", sa.String(64), nullable=False),
+        sa.Column("table_name", sa.String(64), nullable=False),
+        # plain | instant | gh-ost | pt-online-schema-change
+        sa.Column("engine", sa.String(32), nullable=False),
+        sa.Column("alter_clause", sa.Text, nullable=False),
+        # running | postponed | done | failed | aborted
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("percent", sa.Float),
+        sa.Column("postponed", sa.Boolean, nullable=False, server_default=sa.false()),
+        # Where a postponed gh-ost listens, for `ec online-cutover` from another process.
+        sa.Column("socket", sa.String(1024)),
+        sa.Column("reason", sa.Text),
+        sa.Column("started_at", sa.DateTime, nullable=False),
+        sa.Column("finished_at", sa.DateTime),
+        sa.Column("actor", sa.String(255), nullable=False),
+        sa.Column("result", sa.Text),
+    )
+    return LedgerTables(metadata, colors, events, runs, online)
 
 
 def tables_for(settings: LedgerSettings) -> LedgerTables:

@@ -312,6 +312,23 @@ class Ledger:
         ]
 
 
+def active_online_runs(conn: Any, ledger: Ledger, environment: str) -> list[dict[str, Any]]:
+    """Online schema changes still copying or waiting for their cut-over."""
+    from sqlalchemy import inspect, select
+
+    t = ledger.t.online
+    if not inspect(conn).has_table(t.name, schema=ledger.settings.schema):
+        return []
+    rows = (
+        conn.execute(
+            select(t).where(t.c.environment == environment, t.c.state.in_(("running", "postponed"))).order_by(t.c.id)
+        )
+        .mappings()
+        .all()
+    )
+    return [dict(r) for r in rows]
+
+
 def _color(row: Any) -> ColorState:
     return ColorState(
         environment=row["environment"],

@@ -1,0 +1,575 @@
+"""``online.alter()`` and ``ec online-alter``: decide, record, run, clean up."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from expandcontract.config import Settings, find_config, load_settings
+from expandcontract.errors import ConfigError, ExpandContractError
+from expandcontract.online.preflight import (
+    OnlineRefused,
+    ServerFacts,
+    TableFacts,
+    check_table_name,
+    ghost_problems,
+    ptosc_problems,
+    server_facts,
+    table_facts,
+)
+from expandcontract.online.progress import Progress
+
+ENGINES = ("auto", "gh-ost", "pt-online-schema-change", "plain")
+
+
+class OnlineFailed(ExpandContractError):
+    """The tool failed; the original table is intact and its leftovers were removed."""
+
+    exit_code = 1
+
+    def __init__(self, table: str, engine: str, reason: str, cleaned: list[str]) -> None:
+        self.table = table
+        self.engine = engine
+        self.reason = reason
+        self.cleaned = cleaned
+        tidy = f" Removed: {', '.join(cleaned)}." if cleaned else ""
+        super().__init__(f"{engine} failed on {table}: {reason}. The original table is intact.{tidy}")
+
+
+class OnlineAborted(OnlineFailed):
+    """Interrupted (Ctrl-C / SIGTERM) and cleaned up."""
+
+
+@dataclass
+class Plan:
+    engine: str
+    reason: str
+    rows: int
+    bytes: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"engine": self.engine, "reason": self.reason, "rows": self.rows, "bytes": self.bytes}
+
+
+@dataclass
+class OnlineResult:
+    table: str
+    plan: Plan
+    state: str
+    seconds: float = 0.0
+    progress: Progress | None = None
+    cleaned: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "table": self.table,
+            "plan": self.plan.to_dict(),
+            "state": self.state,
+            "seconds": self.seconds,
+            "progress": self.progress.to_dict() if self.progress else None,
+        }
+
+
+def _check_clause(alter: str) -> str:
+    clause = alter.strip().rstrip(";").strip()
+    if not clause or ";" in clause or "\n" in clause or "\r" in clause:
+        raise ConfigError(
+            "the ALTER clause must be one clause list such as \"MODIFY COLUMN c BIGINT\" (no ';' or line breaks)"
+        )
+    if clause.upper().startswith("ALTER TABLE"):
+        raise ConfigError('give only the clauses after ALTER TABLE <table>, e.g. "ADD COLUMN c INT"')
+    return clause
+
+
+def _all_instant(table: str, clause: str, server: ServerFacts) -> bool:
+    """INSTANT-able per the same knowledge as lint rule EC404."""
+    from expandcontract.dialects import Target
+    from expandcontract.rules.ec404_large_table_online_tool import LargeTableOnlineTool
+    from expandcontract.sql.normalize import parse_statement
+
+    target = Target("mariadb" if server.is_mariadb else "mysql", server.version_tuple or (8, 0))
+    changes = parse_statement(f"ALTER TABLE {table} {clause}", target)
+
+    class _Ctx:
+        def __init__(self) -> None:
+            self.target = target
+
+    return bool(changes) and all(LargeTableOnlineTool._instant(ch, _Ctx()) for ch in changes)  # type: ignore[arg-type]
+
+
+def plan(
+    conn: Any,
+    table: str,
+    alter: str,
+    *,
+    engine: str = "auto",
+    settings: Settings | None = None,
+    ghost_bin: str | None = None,
+    ptosc_bin: str | None = None,
+) -> tuple[Plan, ServerFacts, TableFacts]:
+    """How ``alter`` will run on ``table``, and why."""
+    settings = settings or Settings()
+    if engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}")
+    check_table_name(table)
+    clause = _check_clause(alter)
+    server, facts = server_facts(conn), table_facts(conn, table)
+    size = f"~{facts.rows:,} rows, {facts.bytes / 1e6:.1f} MB"
+    threshold = settings.online_threshold_rows
+    if engine == "plain":
+        return Plan("plain", f"plain ALTER requested ({size})", facts.rows, facts.bytes), server, facts
+    if engine == "auto":
+        if facts.rows < threshold:
+            return (
+                Plan(
+                    "plain",
+                    f"{size}, under the {threshold:,}-row threshold: a plain ALTER is quick",
+                    facts.rows,
+                    facts.bytes,
+                ),
+                server,
+                facts,
+            )
+        if _all_instant(table, clause, server):
+            return (
+                Plan(
+                    "instant",
+                    f"{size}, but the change is INSTANT (metadata only) on this server",
+                    facts.rows,
+                    facts.bytes,
+                ),
+                server,
+                facts,
+            )
+    reasons: list[str] = []
+    if engine in ("auto", "gh-ost"):
+        try:
+            from expandcontract.online.ghost import GhostBinary, mariadb_incompatible
+
+            binary = GhostBinary.find(ghost_bin)
+            problems = ghost_problems(server, facts)
+            incompatible = mariadb_incompatible(binary, server)
+            if incompatible:
+                problems.insert(0, incompatible)
+        except OnlineRefused as refused:
+            problems = refused.reasons
+        if not problems:
+            return (
+                Plan(
+                    "gh-ost",
+                    f"{size}, at or over the {threshold:,}-row threshold: copy online with gh-ost",
+                    facts.rows,
+                    facts.bytes,
+                ),
+                server,
+                facts,
+            )
+        reasons += [f"gh-ost: {p}" for p in problems]
+        if engine == "gh-ost":
+            raise OnlineRefused(table, problems)
+    try:
+        from expandcontract.online.ptosc import find_ptosc
+
+        find_ptosc(ptosc_bin)
+        problems = ptosc_problems(server, facts)
+    except OnlineRefused as refused:
+        problems = refused.reasons
+    if not problems:
+        why = f"{size}, at or over the {threshold:,}-row threshold: copy online with pt-online-schema-change"
+        if reasons:
+            why += f" (gh-ost not usable: {reasons[0].removeprefix('gh-ost: ')})"
+        return Plan("pt-online-schema-change", why, facts.rows, facts.bytes), server, facts
+    raise OnlineRefused(table, reasons + [f"pt-online-schema-change: {p}" for p in problems])
+
+
+def _in_alembic() -> Any:
+    """The running Alembic MigrationContext, if alter() is called from a revision."""
+    try:
+        from alembic import op
+
+        return op.get_context()
+    except Exception:  # noqa: BLE001 - no Alembic proxy installed: not inside a migration
+        return None
+
+
+def alter(
+    table: str,
+    alter: str,
+    *,
+    engine: str = "auto",
+    execute: bool = True,
+    postpone: bool = False,
+    cut_over: Callable[[Any], None] | None = None,
+    url: str | None = None,
+    environment: str | None = None,
+    settings: Settings | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    ghost_bin: str | None = None,
+    ptosc_bin: str | None = None,
+    keep_old_table: bool = True,
+    extra_args: list[str] | None = None,
+) -> OnlineResult:
+    """Run ``ALTER TABLE table <alter>`` without blocking writes on a large table.
+
+    Small tables (under ``online-threshold-rows``) and INSTANT changes run as a plain ALTER;
+    others go through gh-ost (when installed and the server allows it) or
+    pt-online-schema-change. ``execute=False`` validates only (gh-ost noop / pt-osc
+    ``--dry-run``). With ``postpone`` gh-ost copies everything and waits for the cut-over:
+    ``cut_over(run)`` is called once it is ready (call ``run.cut_over()`` when you are), or a
+    later ``ec online-cutover TABLE`` releases it. Called from an Alembic revision, it uses
+    the migration's database; rendering offline (``--sql``) it only writes a marker comment.
+    """
+    import os
+
+    from expandcontract.db import connect, create_engine, resolve_url
+    from expandcontract.ledger.store import Ledger
+
+    context = _in_alembic()
+    if context is not None and context.as_sql:
+        from alembic import op
+
+        op.execute(
+            f"-- expandcontract online.alter: ALTER TABLE {table} {_check_clause(alter)} "
+            f"(engine {engine}, chosen when the migration runs)"
+        )
+        return OnlineResult(table, Plan("offline", "rendering offline: nothing ran", 0, 0), "offline")
+    if settings is None:
+        from pathlib import Path
+
+        settings = load_settings(find_config(Path.cwd()))
+    if url is None and context is not None and context.connection is not None:
+        url = context.connection.engine.url.render_as_string(hide_password=False)
+    url = resolve_url(url, settings)
+    env = environment or os.environ.get("EC_ENVIRONMENT") or settings.environment
+    engine_ = create_engine(url)
+    started = time.monotonic()
+    try:
+        with connect(engine_) as conn:
+            chosen, server, _facts = plan(
+                conn, table, alter, engine=engine, settings=settings, ghost_bin=ghost_bin, ptosc_bin=ptosc_bin
+            )
+            conn.rollback()
+            ledger = Ledger(settings.ledger)
+            run_id = _record_start(conn, ledger, env, table, chosen, alter) if execute else None
+            result = OnlineResult(table, chosen, "validated" if not execute else "running")
+            try:
+                if chosen.engine in ("plain", "instant"):
+                    _plain(conn, table, _check_clause(alter), chosen, execute, settings)
+                elif chosen.engine == "gh-ost":
+                    result.progress = _ghost(
+                        url,
+                        conn,
+                        ledger,
+                        run_id,
+                        table,
+                        _check_clause(alter),
+                        execute,
+                        postpone,
+                        cut_over,
+                        on_progress,
+                        ghost_bin,
+                        keep_old_table,
+                        extra_args or [],
+                    )
+                else:
+                    result.progress = _ptosc(
+                        url,
+                        conn,
+                        table,
+                        _check_clause(alter),
+                        execute,
+                        server,
+                        on_progress,
+                        ptosc_bin,
+                        keep_old_table,
+                        extra_args or [],
+                    )
+            except OnlineFailed as failure:
+                _record_end(
+                    conn, ledger, run_id, "aborted" if isinstance(failure, OnlineAborted) else "failed", failure.reason
+                )
+                raise
+            result.state = "done" if execute else "validated"
+            result.seconds = time.monotonic() - started
+            _record_end(conn, ledger, run_id, result.state, None, percent=100.0 if execute else None)
+            return result
+    finally:
+        engine_.dispose()
+
+
+def _record_start(conn: Any, ledger: Any, env: str, table: str, chosen: Plan, alter: str) -> int:
+    from sqlalchemy import insert
+
+    from expandcontract.ledger.store import actor, utcnow
+
+    ledger.create(conn)
+    result = conn.execute(
+        insert(ledger.t.online).values(
+            environment=env,
+            table_name=table,
+            engine=chosen.engine,
+            alter_clause=alter,
+            state="running",
+            reason=chosen.reason,
+            started_at=utcnow(),
+            actor=actor(),
+            postponed=False,
+        )
+    )
+    ledger.log(
+        conn,
+        env,
+        "online-start",
+        details={"table": table, "engine": chosen.engine, "alter": alter, "why": chosen.reason},
+    )
+    conn.commit()
+    return int(result.inserted_primary_key[0])
+
+
+def _record_end(
+    conn: Any, ledger: Any, run_id: int | None, state: str, result: str | None, percent: float | None = None
+) -> None:
+    if run_id is None:
+        return
+    from sqlalchemy import select, update
+
+    from expandcontract.ledger.store import utcnow
+
+    conn.rollback()
+    t = ledger.t.online
+    values: dict[str, Any] = {"state": state, "finished_at": utcnow(), "result": result, "postponed": False}
+    if percent is not None:
+        values["percent"] = percent
+    conn.execute(update(t).where(t.c.id == run_id).values(**values))
+    row = conn.execute(select(t.c.environment, t.c.table_name, t.c.engine).where(t.c.id == run_id)).one()
+    ledger.log(
+        conn, row[0], f"online-{state}", reason=result, details={"table": row[1], "engine": row[2], "run": run_id}
+    )
+    conn.commit()
+
+
+def _update(conn: Any, ledger: Any, run_id: int | None, **values: Any) -> None:
+    if run_id is None:
+        return
+    from sqlalchemy import update
+
+    t = ledger.t.online
+    conn.execute(update(t).where(t.c.id == run_id).values(**values))
+    conn.commit()
+
+
+def _plain(conn: Any, table: str, clause: str, chosen: Plan, execute: bool, settings: Settings) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    if not execute:
+        return
+    conn.execute(text(f"SET SESSION lock_wait_timeout = {max(1, round(settings.runner.lock_timeout))}"))
+    statement = f"ALTER TABLE `{table}` {clause}"
+    if chosen.engine == "instant":
+        statement += ", ALGORITHM=INSTANT"
+    try:
+        conn.execute(text(statement))
+        conn.commit()
+    except DBAPIError as error:
+        conn.rollback()
+        reason = str(getattr(error, "orig", error)).splitlines()[0]
+        raise OnlineFailed(table, chosen.engine, reason, []) from None
+
+
+def _ghost(
+    url: str,
+    conn: Any,
+    ledger: Any,
+    run_id: int | None,
+    table: str,
+    clause: str,
+    execute: bool,
+    postpone: bool,
+    cut_over: Callable[[Any], None] | None,
+    on_progress: Callable[[Progress], None] | None,
+    ghost_bin: str | None,
+    keep_old_table: bool,
+    extra: list[str],
+) -> Progress | None:
+    from expandcontract.online import ghost
+    from expandcontract.online.process import Interrupted
+    from expandcontract.online.rundir import ConnectionInfo, RunDir
+
+    info = ConnectionInfo.from_url(url)
+    binary = ghost.GhostBinary.find(ghost_bin)
+    run_dir = RunDir("ec-ghost-")
+    try:
+        run_dir.client_config(info)
+        # A noop run first: gh-ost validates everything and cleans up after itself.
+        noop = ghost.GhostRun(table, run_dir)
+        code, reason = ghost.run_ghost(
+            ghost.build_argv(
+                binary, info, noop, clause, execute=False, postpone=False, keep_old_table=keep_old_table, extra=extra
+            ),
+            noop,
+            None,
+        )
+        if code != 0:
+            raise OnlineRefused(table, [f"gh-ost's validation run failed: {reason}"])
+        if not execute:
+            return noop.progress
+        run = ghost.GhostRun(table, run_dir)
+
+        def postponed(r: Any) -> None:
+            _update(
+                conn,
+                ledger,
+                run_id,
+                state="postponed",
+                postponed=True,
+                socket=str(r.socket_path),
+                percent=r.progress.percent if r.progress else None,
+            )
+            if cut_over is not None:
+                cut_over(r)
+
+        argv = ghost.build_argv(
+            binary, info, run, clause, execute=True, postpone=postpone, keep_old_table=keep_old_table, extra=extra
+        )
+        try:
+            code, reason = ghost.run_ghost(argv, run, on_progress, postponed)
+        except Interrupted as interrupted:
+            cleaned = ghost.cleanup_after_failure(conn, table)
+            conn.commit()
+            raise OnlineAborted(
+                table, "gh-ost", f"interrupted by {interrupted}; gh-ost was told to panic", cleaned
+            ) from None
+        if code != 0 or not run.done:
+            cleaned = ghost.cleanup_after_failure(conn, table)
+            conn.commit()
+            raise OnlineFailed(table, "gh-ost", reason or f"exit {code} without '# Done'", cleaned)
+        return run.progress
+    finally:
+        run_dir.remove()
+
+
+def _ptosc(
+    url: str,
+    conn: Any,
+    table: str,
+    clause: str,
+    execute: bool,
+    server: ServerFacts,
+    on_progress: Callable[[Progress], None] | None,
+    ptosc_bin: str | None,
+    keep_old_table: bool,
+    extra: list[str],
+) -> Progress | None:
+    from expandcontract.online import ptosc
+    from expandcontract.online.process import Interrupted
+    from expandcontract.online.rundir import ConnectionInfo, RunDir
+
+    info = ConnectionInfo.from_url(url)
+    binary = ptosc.find_ptosc(ptosc_bin)
+    run_dir = RunDir("ec-ptosc-")
+    last: list[Progress] = []
+
+    def track(progress: Progress) -> None:
+        last.append(progress)
+        if on_progress:
+            on_progress(progress)
+
+    try:
+        run_dir.client_config(info)
+        dry = ptosc.build_argv(
+            binary,
+            info,
+            run_dir,
+            table,
+            clause,
+            execute=False,
+            mariadb=server.is_mariadb,
+            keep_old_table=keep_old_table,
+            extra=extra,
+        )
+        code, reason, _ = ptosc.run_ptosc(dry, None)
+        if code != 0:
+            cleaned = ptosc.cleanup_after_failure(conn, table)
+            conn.commit()
+            raise OnlineRefused(
+                table,
+                [f"pt-online-schema-change's dry run failed: {reason}"]
+                + ([f"removed {', '.join(cleaned)}"] if cleaned else []),
+            )
+        if not execute:
+            return None
+        argv = ptosc.build_argv(
+            binary,
+            info,
+            run_dir,
+            table,
+            clause,
+            execute=True,
+            mariadb=server.is_mariadb,
+            keep_old_table=keep_old_table,
+            extra=extra,
+        )
+        try:
+            code, reason, _ = ptosc.run_ptosc(argv, track)
+        except Interrupted as interrupted:
+            cleaned = ptosc.cleanup_after_failure(conn, table)
+            conn.commit()
+            raise OnlineAborted(table, "pt-online-schema-change", f"interrupted by {interrupted}", cleaned) from None
+        if code != 0:
+            cleaned = ptosc.cleanup_after_failure(conn, table)
+            conn.commit()
+            raise OnlineFailed(table, "pt-online-schema-change", reason or f"exit {code}", cleaned)
+        return last[-1] if last else None
+    finally:
+        run_dir.remove()
+
+
+def cutover(
+    table: str, *, url: str | None = None, environment: str | None = None, settings: Settings | None = None
+) -> str:
+    """Release a postponed gh-ost cut-over from another process: remove the postpone flag file
+    (so a failed attempt is retried instead of postponed again) and send ``unpostpone``."""
+    import os
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from expandcontract.db import connect, create_engine, resolve_url
+    from expandcontract.ledger.store import Ledger
+    from expandcontract.online.ghost import ghost_socket_send
+
+    if settings is None:
+        settings = load_settings(find_config(Path.cwd()))
+    env = environment or os.environ.get("EC_ENVIRONMENT") or settings.environment
+    engine_ = create_engine(resolve_url(url, settings))
+    try:
+        with connect(engine_) as conn:
+            ledger = Ledger(settings.ledger)
+            ledger.create(conn)
+            t = ledger.t.online
+            row = (
+                conn.execute(
+                    select(t)
+                    .where(t.c.environment == env, t.c.table_name == table, t.c.state == "postponed")
+                    .order_by(t.c.id.desc())
+                )
+                .mappings()
+                .first()
+            )
+            if row is None or not row["socket"]:
+                raise ConfigError(f"no online change of {table} is waiting for its cut-over in environment {env!r}")
+            socket_path = Path(row["socket"])
+            (socket_path.parent / "postpone.flag").unlink(missing_ok=True)
+            try:
+                reply = ghost_socket_send(socket_path, f"unpostpone={table}").strip().splitlines()
+                answer = reply[0] if reply else "no reply"
+            except OSError as error:
+                answer = f"socket unreachable ({error}); gh-ost will notice the removed flag file"
+            ledger.log(conn, env, "online-cutover", details={"table": table, "run": row["id"], "reply": answer})
+            conn.commit()
+            return f"cut-over of {table} released: {answer}"
+    finally:
+        engine_.dispose()

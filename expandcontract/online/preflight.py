@@ -1,0 +1,192 @@
+"""What the server and the table allow, checked before any tool runs; every refusal says why
+in plain words and how to fix it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from expandcontract.errors import ExpandContractError
+
+_TABLE = re.compile(r"[A-Za-z0-9_$]{1,58}")  # leaves room for gh-ost's _T_gho suffixes
+
+
+class OnlineRefused(ExpandContractError):
+    """The online change cannot run; ``reasons`` say why (nothing was changed)."""
+
+    def __init__(self, table: str, reasons: list[str]) -> None:
+        self.table = table
+        self.reasons = reasons
+        super().__init__(
+            f"online change of {table} refused, nothing was changed:\n" + "\n".join(f"  - {r}" for r in reasons)
+        )
+
+
+def check_table_name(table: str) -> str:
+    if not _TABLE.fullmatch(table):
+        raise OnlineRefused(
+            table,
+            [
+                f"table name {table!r} has characters the online tools cannot handle safely (use letters, digits, "
+                "'_' and '$', at most 58 characters)"
+            ],
+        )
+    return table
+
+
+@dataclass
+class ServerFacts:
+    version: str
+    is_mariadb: bool
+    version_tuple: tuple[int, ...]
+    log_bin: bool
+    binlog_format: str
+    binlog_row_image: str
+
+
+@dataclass
+class TableFacts:
+    schema: str
+    table: str
+    rows: int
+    bytes: int
+    unique_keys: list[str] = field(default_factory=list)
+    child_fks: list[str] = field(default_factory=list)
+    parent_fks: list[str] = field(default_factory=list)
+    triggers: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+
+
+def server_facts(conn: Any) -> ServerFacts:
+    from sqlalchemy import text
+
+    version, log_bin, fmt, image = conn.execute(
+        text("SELECT VERSION(), @@log_bin, @@binlog_format, @@binlog_row_image")
+    ).one()
+    numbers = tuple(int(x) for x in re.findall(r"\d+", str(version))[:3])
+    return ServerFacts(
+        str(version), "mariadb" in str(version).lower(), numbers, bool(int(log_bin)), str(fmt), str(image)
+    )
+
+
+def table_facts(conn: Any, table: str) -> TableFacts:
+    from sqlalchemy import bindparam, text
+
+    schema = conn.execute(text("SELECT DATABASE()")).scalar()
+    row = conn.execute(
+        text(
+            "SELECT TABLE_ROWS, COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = :s AND TABLE_NAME = :t AND TABLE_TYPE = 'BASE TABLE'"
+        ),
+        {"s": schema, "t": table},
+    ).first()
+    if row is None:
+        raise OnlineRefused(table, [f"there is no table {table} in database {schema}"])
+    params = {"s": schema, "t": table}
+    facts = TableFacts(str(schema), table, int(row[0] or 0), int(row[1] or 0))
+    facts.unique_keys = [
+        r[0]
+        for r in conn.execute(
+            text(
+                "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS "
+                "WHERE TABLE_SCHEMA = :s AND TABLE_NAME = :t AND NON_UNIQUE = 0"
+            ),
+            params,
+        )
+    ]
+    facts.child_fks = [
+        r[0]
+        for r in conn.execute(
+            text(
+                "SELECT DISTINCT CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE "
+                "WHERE TABLE_SCHEMA = :s AND TABLE_NAME = :t AND REFERENCED_TABLE_NAME IS NOT NULL"
+            ),
+            params,
+        )
+    ]
+    facts.parent_fks = [
+        f"{r[0]}.{r[1]}"
+        for r in conn.execute(
+            text(
+                "SELECT DISTINCT TABLE_NAME, CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE "
+                "WHERE REFERENCED_TABLE_SCHEMA = :s AND REFERENCED_TABLE_NAME = :t"
+            ),
+            params,
+        )
+    ]
+    facts.triggers = [
+        r[0]
+        for r in conn.execute(
+            text(
+                "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = :s "
+                "AND EVENT_OBJECT_TABLE = :t"
+            ),
+            params,
+        )
+    ]
+    candidates = [f"_{table}_{s}" for s in ("gho", "ghc", "del", "ghk", "new", "old")]
+    facts.leftovers = [
+        r[0]
+        for r in conn.execute(
+            text(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = :s AND TABLE_NAME IN :names"
+            ).bindparams(bindparam("names", expanding=True)),
+            {"s": schema, "names": candidates},
+        )
+    ]
+    return facts
+
+
+def ghost_problems(server: ServerFacts, table: TableFacts) -> list[str]:
+    """Why gh-ost would refuse, each with the fix."""
+    problems = []
+    if not server.log_bin:
+        problems.append(
+            "binary logging is off; gh-ost reads the binlog. Start the server with log_bin, "
+            "binlog_format=ROW and binlog_row_image=FULL (or use the pt-online-schema-change engine)"
+        )
+    elif server.binlog_format.upper() != "ROW":
+        problems.append(
+            f"binlog_format is {server.binlog_format}; gh-ost needs ROW (SET GLOBAL binlog_format=ROW, "
+            "and make it permanent in the server config)"
+        )
+    if server.log_bin and server.binlog_row_image.upper() != "FULL":
+        problems.append(f"binlog_row_image is {server.binlog_row_image}; gh-ost needs FULL")
+    problems += common_problems(table, engine="gh-ost")
+    if table.child_fks or table.parent_fks:
+        fks = ", ".join(table.child_fks + table.parent_fks)
+        problems.append(
+            f"foreign keys ({fks}): gh-ost cannot keep them; use the pt-online-schema-change engine, "
+            "which can (--alter-foreign-keys-method)"
+        )
+    if table.triggers:
+        problems.append(
+            f"triggers ({', '.join(table.triggers)}): gh-ost refuses tables with triggers before v1.1.8 "
+            "and needs --include-triggers after; drop them first or use pt-online-schema-change"
+        )
+    return problems
+
+
+def common_problems(table: TableFacts, *, engine: str) -> list[str]:
+    problems = []
+    if not table.unique_keys:
+        problems.append(
+            f"{table.table} has no PRIMARY or UNIQUE key; {engine} needs one to copy rows in chunks. "
+            "Add a primary key first"
+        )
+    if table.leftovers:
+        problems.append(
+            f"leftover tables from an earlier online run: {', '.join(table.leftovers)}. "
+            "Check nothing uses them, drop them, then retry"
+        )
+    return problems
+
+
+def ptosc_problems(server: ServerFacts, table: TableFacts) -> list[str]:
+    problems = common_problems(table, engine="pt-online-schema-change")
+    if table.triggers:
+        problems.append(
+            f"triggers ({', '.join(table.triggers)}): pt-online-schema-change installs its own; drop these first"
+        )
+    return problems
