@@ -145,16 +145,15 @@ def plan(
             )
     reasons: list[str] = []
     if engine in ("auto", "gh-ost"):
-        try:
-            from expandcontract.online.ghost import GhostBinary, mariadb_incompatible
+        from expandcontract.online.ghost import GhostBinary, mariadb_incompatible
 
-            binary = GhostBinary.find(ghost_bin)
-            problems = ghost_problems(server, facts)
-            incompatible = mariadb_incompatible(binary, server)
+        problems = ghost_problems(server, facts)
+        try:
+            incompatible = mariadb_incompatible(GhostBinary.find(ghost_bin), server)
             if incompatible:
                 problems.insert(0, incompatible)
         except OnlineRefused as refused:
-            problems = refused.reasons
+            problems = refused.reasons + problems
         if not problems:
             return (
                 Plan(
@@ -223,6 +222,8 @@ def alter(
     """
     import os
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from expandcontract.db import connect, create_engine, resolve_url
     from expandcontract.ledger.store import Ledger
 
@@ -252,7 +253,19 @@ def alter(
             )
             conn.rollback()
             ledger = Ledger(settings.ledger)
-            run_id = _record_start(conn, ledger, env, table, chosen, alter) if execute else None
+            try:
+                run_id = _record_start(conn, ledger, env, table, chosen, alter) if execute else None
+            except SQLAlchemyError as error:
+                conn.rollback()
+                detail = str(getattr(error, "orig", error)).splitlines()[0]
+                raise OnlineRefused(
+                    table,
+                    [
+                        f"cannot record the run in the expandcontract ledger ({detail}); the "
+                        "account needs SELECT/INSERT/UPDATE on the ledger tables (`ec init` "
+                        "creates them)"
+                    ],
+                ) from None
             result = OnlineResult(table, chosen, "validated" if not execute else "running")
             try:
                 if chosen.engine in ("plain", "instant"):

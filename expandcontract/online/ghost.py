@@ -66,7 +66,9 @@ class GhostBinary:
         try:
             result = subprocess.run([candidate, "--version"], capture_output=True, text=True, timeout=30, check=False)
         except (FileNotFoundError, PermissionError) as error:
-            raise OnlineRefused("-", [f"cannot run gh-ost at {candidate}: {error}"]) from None
+            raise OnlineRefused(
+                "-", [f"gh-ost is not installed or not executable at {candidate} ({error.strerror})"]
+            ) from None
         binary.version = (
             (result.stdout or result.stderr).strip().splitlines()[0] if (result.stdout or result.stderr) else "unknown"
         )
