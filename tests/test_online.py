@@ -575,3 +575,31 @@ def test_real_ghost_end_to_end(mysql: str) -> None:
         extra_args=["--skip-metadata-lock-check"],
     )
     assert result.state == "done" and _column_type(mysql, "items", "n") == "bigint(20)"
+
+
+def test_extra_flags_are_checked_against_the_build(mysql: str, fake_ghost: str, tmp_path: Path) -> None:
+    from expandcontract.ledger.store import Ledger
+    from expandcontract.online.api import _ghost
+
+    _table(mysql)
+    strict = tmp_path / "gh-ost-strict"
+    strict.write_text(f'#!/bin/sh\ncase "$1" in --check-flag) exit 2;; esac\nexec {sys.executable} {FAKE} "$@"\n')
+    strict.chmod(0o755)
+    engine = create_engine(mysql)
+    with engine.connect() as conn, pytest.raises(OnlineRefused, match="has no flag"):
+        _ghost(
+            mysql,
+            conn,
+            Ledger(settings_from_mapping({}).ledger),
+            None,
+            "items",
+            "ADD COLUMN c INT",
+            True,
+            False,
+            None,
+            None,
+            str(strict),
+            True,
+            ["--attempt-instant-ddl"],
+        )
+    engine.dispose()

@@ -267,6 +267,7 @@ def alter(
                     ],
                 ) from None
             result = OnlineResult(table, chosen, "validated" if not execute else "running")
+            on_progress = _recording_progress(url, ledger, run_id, on_progress)
             try:
                 if chosen.engine in ("plain", "instant"):
                     _plain(conn, table, _check_clause(alter), chosen, execute, settings)
@@ -310,6 +311,35 @@ def alter(
             return result
     finally:
         engine_.dispose()
+
+
+def _recording_progress(
+    url: str, ledger: Any, run_id: int | None, callback: Callable[[Progress], None] | None
+) -> Callable[[Progress], None]:
+    """Pass progress on, and write it to the ledger at most every 2 s (own connection: the
+    tool's output is read on another thread)."""
+    from expandcontract.db import create_engine
+
+    last = [0.0]
+
+    def record(progress: Progress) -> None:
+        if callback is not None:
+            callback(progress)
+        if run_id is None or time.monotonic() - last[0] < 2.0 or progress.percent is None:
+            return
+        last[0] = time.monotonic()
+        from sqlalchemy import update
+
+        engine_ = create_engine(url)
+        try:
+            with engine_.begin() as conn:
+                conn.execute(
+                    update(ledger.t.online).where(ledger.t.online.c.id == run_id).values(percent=progress.percent)
+                )
+        finally:
+            engine_.dispose()
+
+    return record
 
 
 def _record_start(conn: Any, ledger: Any, env: str, table: str, chosen: Plan, alter: str) -> int:
@@ -413,6 +443,10 @@ def _ghost(
 
     info = ConnectionInfo.from_url(url)
     binary = ghost.GhostBinary.find(ghost_bin)
+    wanted = [a[2:].split("=", 1)[0] for a in extra if a.startswith("--")]
+    if wanted and not binary.has_flags(*wanted):
+        missing = [f for f in wanted if not binary.has_flags(f)]
+        raise OnlineRefused(table, [f"this gh-ost build ({binary.version}) has no flag(s) {', '.join(missing)}"])
     run_dir = RunDir("ec-ghost-")
     try:
         run_dir.client_config(info)
