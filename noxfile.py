@@ -41,7 +41,8 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Print performance figures: lint throughput vs squawk, 500-revision cold/warm lint, start-up,
     and write availability during migrations (needs EC_BENCH_POSTGRES_URL or EC_TEST_POSTGRES_URL)."""
-    session.install("-e", ".[postgresql]", "squawk-cli")
+    session.install("-e", ".[postgresql,mysql]", "squawk-cli")
     session.run("python", "bench/bench_lint.py", *session.posargs)
     session.run("python", "bench/bench_runner.py")
     session.run("python", "bench/bench_switch.py")  # needs haproxy and nginx installed
+    session.run("python", "bench/bench_online.py")  # needs EC_BENCH_MYSQL_URL and percona-toolkit

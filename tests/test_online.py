@@ -603,3 +603,33 @@ def test_extra_flags_are_checked_against_the_build(mysql: str, fake_ghost: str, 
             ["--attempt-instant-ddl"],
         )
     engine.dispose()
+
+
+def test_sigterm_makes_ghost_panic_and_is_reported(mysql: str, fake_ghost: str, tmp_path: Path) -> None:
+    _table(mysql)
+    script = tmp_path / "drive.py"
+    script.write_text(
+        "from expandcontract.online import ghost\n"
+        "from expandcontract.online.process import Interrupted\n"
+        "from expandcontract.online.rundir import ConnectionInfo, RunDir\n"
+        f"info = ConnectionInfo.from_url({mysql!r})\n"
+        "run_dir = RunDir('ec-test-')\n"
+        "run_dir.client_config(info)\n"
+        "run = ghost.GhostRun('items', run_dir)\n"
+        f"argv = ghost.build_argv(ghost.GhostBinary({fake_ghost!r}), info, run, 'ADD COLUMN c INT', execute=True,\n"
+        "                         postpone=True, keep_old_table=True, extra=[])\n"
+        "try:\n"
+        "    ghost.run_ghost(argv, run, lambda p: print('progress', p.state, flush=True))\n"
+        "except Interrupted as interrupted:\n"
+        "    print('interrupted', interrupted, 'exit', run.process.proc.returncode, flush=True)\n"
+        "    print('reason', run.process.last_error(), flush=True)\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "postponing" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, _err = proc.communicate(timeout=60)
+    assert "interrupted SIGTERM exit 1" in out  # gh-ost itself was told to panic, and did
+    assert "panic" in out.split("reason", 1)[1]

@@ -69,9 +69,11 @@ class ToolProcess:
         for line in reversed(self.stderr_tail):
             if " FATAL " in f" {line} " or " ERROR " in f" {line} " or line.startswith(("FATAL", "ERROR")):
                 return line
-        for line in reversed(list(self.stderr_tail) + list(self.stdout_tail)):
-            if line.strip():
-                return line.strip()
+        # stderr carries the tool's logs and errors; stdout only progress.
+        for tail in (self.stderr_tail, self.stdout_tail):
+            for line in reversed(tail):
+                if line.strip():
+                    return line.strip()
         return None
 
 
