@@ -42,7 +42,9 @@ def lint(
         dialect: ``postgresql``, ``mysql`` or ``mariadb``; overrides the configuration.
         config: a pyproject.toml or TOML file; default the nearest pyproject.toml with
             ``[tool.expandcontract]``.
-        select, ignore, extend_select: rule codes, names or code prefixes; override the configuration.
+        select: rule codes, names or code prefixes to run instead of the configured selection.
+        ignore: rules to skip, added to the configured ones.
+        extend_select: rules to run besides the selection (opt-in rules such as EC501).
         since: a git ref; only revisions added or changed since it are reported.
         use_cache: reuse captured analysis of unchanged files.
         settings: ready-made settings (skips configuration discovery).
