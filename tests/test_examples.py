@@ -53,8 +53,9 @@ def test_examples_lint_as_documented(example: str, args: list[str], code: int, t
 
 
 def _walkthrough(tmp_path: Path, url: str | None, *, extra_config: str = "") -> str:
-    copy = tmp_path / "blue-green"
-    shutil.copytree(EXAMPLES / "blue-green", copy, ignore=shutil.ignore_patterns("*.db", "traffic.json", "*.ec-lock"))
+    # blue-green runs the rename-column migrations: copy the examples together.
+    shutil.copytree(EXAMPLES, tmp_path / "examples", ignore=shutil.ignore_patterns("*.db", "traffic.json", "*.ec-lock"))
+    copy = tmp_path / "examples" / "blue-green"
     if extra_config:
         with (copy / "pyproject.toml").open("a") as handle:
             handle.write(extra_config)

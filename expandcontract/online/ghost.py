@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from expandcontract.linesocket import send_line
 from expandcontract.online.preflight import OnlineRefused, ServerFacts
 from expandcontract.online.process import Interrupted, ToolProcess, interrupts_as_exception
 from expandcontract.online.progress import Progress, parse_ghost_line
@@ -29,19 +29,7 @@ from expandcontract.online.rundir import ConnectionInfo, RunDir
 
 def ghost_socket_send(path: str | Path, line: str, timeout: float = 5.0) -> str:
     """One command per connection; the reply is everything gh-ost writes before closing."""
-    if "\n" in line:
-        raise ValueError("a gh-ost command is one line")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(str(path))
-        sock.sendall(line.encode() + b"\n")
-        chunks = []
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-    return b"".join(chunks).decode(errors="replace")
+    return send_line(path, line, timeout)
 
 
 @dataclass

@@ -25,6 +25,19 @@ LOCKING_CHANGES = (
 )
 
 
+def first_change_without(ctx: UnitContext, setting: str) -> c.Change | None:
+    """The first lock-taking change on an existing table that comes before any ``SET setting``
+    in the unit (None when the runner sets timeouts, or the setting comes first)."""
+    if ctx.settings.runner_sets_timeouts:
+        return None
+    for change in ctx.changes:
+        if isinstance(change, c.SetSetting) and change.name.lower() == setting:
+            return None
+        if isinstance(change, LOCKING_CHANGES) and not ctx.is_new_table(change.table):
+            return change
+    return None
+
+
 class MissingLockTimeout(Rule):
     """Flags DDL on existing tables with no lock timeout set first (opt-in).
 
@@ -67,15 +80,9 @@ class MissingLockTimeout(Rule):
     fix = "SET lock_timeout (PostgreSQL) / lock_wait_timeout (MySQL) before the DDL, or let ec's runner set it."
 
     def check_unit(self, ctx: UnitContext) -> Iterator[Hit]:
-        if ctx.settings.runner_sets_timeouts:
-            return
         wanted = "lock_timeout" if ctx.target.family == "postgresql" else "lock_wait_timeout"
-        for change in ctx.changes:
-            if isinstance(change, c.SetSetting) and change.name.lower() == wanted:
-                return
-            if isinstance(change, LOCKING_CHANGES) and not ctx.is_new_table(change.table):
-                yield Hit(
-                    f"No {wanted} is set before this DDL: it can wait for its lock forever, blocking others.",
-                    change=change,
-                )
-                return
+        change = first_change_without(ctx, wanted)
+        if change is not None:
+            yield Hit(
+                f"No {wanted} is set before this DDL: it can wait for its lock forever, blocking others.", change=change
+            )

@@ -4,8 +4,7 @@ from collections.abc import Iterator
 
 from expandcontract.linter.context import UnitContext
 from expandcontract.rules.base import POSTGRESQL, Hit, Rule
-from expandcontract.rules.ec501_missing_lock_timeout import LOCKING_CHANGES
-from expandcontract.sql import changes as c
+from expandcontract.rules.ec501_missing_lock_timeout import first_change_without
 
 
 class MissingStatementTimeout(Rule):
@@ -51,14 +50,9 @@ class MissingStatementTimeout(Rule):
     fix = "SET statement_timeout before the DDL, or let ec's runner set it."
 
     def check_unit(self, ctx: UnitContext) -> Iterator[Hit]:
-        if ctx.settings.runner_sets_timeouts:
-            return
-        for change in ctx.changes:
-            if isinstance(change, c.SetSetting) and change.name.lower() == "statement_timeout":
-                return
-            if isinstance(change, LOCKING_CHANGES) and not ctx.is_new_table(change.table):
-                yield Hit(
-                    "No statement_timeout is set before this DDL: once it holds its lock nothing bounds how long.",
-                    change=change,
-                )
-                return
+        change = first_change_without(ctx, "statement_timeout")
+        if change is not None:
+            yield Hit(
+                "No statement_timeout is set before this DDL: once it holds its lock nothing bounds how long.",
+                change=change,
+            )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -90,6 +91,16 @@ class SwitchBackend(Protocol):
 
     def persist(self) -> None:
         """Make the current routing survive a restart or reload."""
+
+
+def run_command(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """A proxy tool (``haproxy -c``, ``nginx -t``, a reload): missing or hanging is a SwitchError."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise SwitchError(f"{cmd[0]} not found") from None
+    except subprocess.TimeoutExpired:
+        raise SwitchError(f"{cmd[0]} did not finish within {timeout:g}s") from None
 
 
 def normalise(raw: Mapping[str, int]) -> dict[str, int]:

@@ -12,14 +12,21 @@ import csv
 import io
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from expandcontract.traffic.base import ColorTraffic, SwitchError, TrafficState, check_name, normalise
+from expandcontract.linesocket import send_line
+from expandcontract.traffic.base import (
+    ColorTraffic,
+    SwitchError,
+    TrafficState,
+    check_name,
+    normalise,
+    run_command,
+)
 
 
 class HaproxySocket:
@@ -33,28 +40,9 @@ class HaproxySocket:
         if "\n" in line or "\r" in line:
             raise SwitchError("refusing a socket command with a line break")
         try:
-            if ":" in self.address and not self.address.startswith("/"):
-                host, _, port = self.address.rpartition(":")
-                sock = socket.create_connection((host, int(port)), timeout=self.timeout)
-            else:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(self.timeout)
-                sock.connect(self.address)
+            return send_line(self.address, line, self.timeout)
         except (OSError, ValueError) as error:
             raise SwitchError(f"cannot reach the HAProxy socket {self.address}: {error}") from None
-        with sock:
-            try:
-                sock.sendall(line.encode() + b"\n")
-                sock.shutdown(socket.SHUT_WR)
-                chunks = []
-                while True:
-                    data = sock.recv(65536)
-                    if not data:
-                        break
-                    chunks.append(data)
-            except OSError as error:
-                raise SwitchError(f"HAProxy socket {self.address}: {error}") from None
-        return b"".join(chunks).decode(errors="replace")
 
     def stats(self) -> list[dict[str, str]]:
         text = self.send("show stat")
@@ -276,12 +264,7 @@ class HaproxyConfigBackend:
         self._reload()
 
     def _exec(self, cmd: list[str]) -> subprocess.CompletedProcess[str]:
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout, check=False)
-        except FileNotFoundError:
-            raise SwitchError(f"{cmd[0]} not found") from None
-        except subprocess.TimeoutExpired:
-            raise SwitchError(f"{cmd[0]} did not finish within {self.timeout:g}s") from None
+        return run_command(cmd, self.timeout)
 
     def _reload(self) -> None:
         if self.reload_command:

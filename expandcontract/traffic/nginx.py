@@ -16,7 +16,15 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from expandcontract.traffic.base import ColorTraffic, SwitchError, TrafficState, check_address, check_name, normalise
+from expandcontract.traffic.base import (
+    ColorTraffic,
+    SwitchError,
+    TrafficState,
+    check_address,
+    check_name,
+    normalise,
+    run_command,
+)
 
 
 class NginxUpstreamBackend:
@@ -120,12 +128,7 @@ class NginxUpstreamBackend:
             self._write(previous)
 
     def _exec(self, cmd: list[str]) -> subprocess.CompletedProcess[str]:
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout, check=False)
-        except FileNotFoundError:
-            raise SwitchError(f"{cmd[0]} not found") from None
-        except subprocess.TimeoutExpired:
-            raise SwitchError(f"{cmd[0]} did not finish within {self.timeout:g}s") from None
+        return run_command(cmd, self.timeout)
 
 
 def _safe_directive(text: str) -> bool:
