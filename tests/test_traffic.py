@@ -262,3 +262,21 @@ def test_smoke_check_must_pass_before_traffic_moves(haproxy: Haproxy, colors: An
     assert len(expandcontract.history(**kw)) == events
     outcome = expandcontract.switch("green", check=colors.url("green"), **kw)
     assert outcome.result is not None and outcome.result.after.live == "green"
+
+
+def test_an_undeployed_or_retired_color_gets_no_traffic(tmp_path: Path) -> None:
+    from expandcontract.errors import UnknownColorError
+
+    kw = _kw(tmp_path, {"backend": "file", "path": str(tmp_path / "w.json"), "colors": ["blue", "green", "red"]})
+    with pytest.raises(UnknownColorError, match="no color 'red'"):
+        expandcontract.switch("red", **kw)
+    assert FileBackend(tmp_path / "w.json", ("blue", "green", "red")).observe().weights()["red"] == 0
+    expandcontract.switch("green", **kw)
+    expandcontract.retire("blue", **kw)
+    with pytest.raises(ConfigError, match="blue is retired"):
+        expandcontract.canary("blue", 10, **kw)
+    assert FileBackend(tmp_path / "w.json", ("blue", "green", "red")).observe().weights() == {
+        "blue": 0,
+        "green": 100,
+        "red": 0,
+    }

@@ -135,6 +135,24 @@ def switch(color: str, *, reason: str | None = None, **kwargs: Any) -> list[Colo
     return record_weights(resolve_target(**kwargs), {color: 100}, action="switch", reason=reason)
 
 
+def check_weights(target: Target, weights: dict[str, int]) -> None:
+    """Refuse, before any traffic moves, weights the ledger cannot record: a color that was
+    never deployed, or a retired one, may not receive traffic."""
+    for name in weights:
+        _validate_color(name)
+    with open_ledger(target, create=True) as (conn, ledger):
+        _check_against(ledger.colors(conn, target.environment), weights, target.environment)
+
+
+def _check_against(colors: list[ColorState], weights: dict[str, int], environment: str) -> None:
+    known = {c.color: c for c in colors}
+    for name, weight in weights.items():
+        if name not in known and weight > 0:
+            raise UnknownColorError(environment, name, tuple(known))
+        if name in known and known[name].state == "retired" and weight > 0:
+            raise ConfigError(f"{name} is retired; `ec deploy {name} --version V` before sending it traffic")
+
+
 def record_weights(
     target: Target,
     weights: dict[str, int],
@@ -149,11 +167,7 @@ def record_weights(
         _validate_color(name)
     with open_ledger(target, create=True) as (conn, ledger), conn.begin():
         colors = {c.color: c for c in ledger.colors(conn, target.environment)}
-        for name, weight in weights.items():
-            if name not in colors and weight > 0:
-                raise UnknownColorError(target.environment, name, tuple(colors))
-            if name in colors and colors[name].state == "retired" and weight > 0:
-                raise ConfigError(f"{name} is retired; `ec deploy {name} --version V` before sending it traffic")
+        _check_against(list(colors.values()), weights, target.environment)
         changed = []
         # Colors that gain traffic first, then those that lose it: the safe order for a proxy.
         order = sorted(colors.values(), key=lambda c: (weights.get(c.color, 0) == 0, c.color))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from expandcontract.errors import ConfigError
-from expandcontract.ledger.commands import Target, record_weights, resolve_target
+from expandcontract.ledger.commands import Target, check_weights, record_weights, resolve_target
 from expandcontract.ledger.store import ColorState
 from expandcontract.traffic.backends import backend_settings, build_backend
 from expandcontract.traffic.base import SwitchBackend, TrafficState
@@ -44,6 +44,7 @@ def _move(
         return SwitchOutcome(
             record_weights(target, weights, action=action, reason=reason, details={"backend": None}), None
         )
+    check_weights(target, weights)  # before the proxy is touched
     options = _options(target)
     result = set_weights(
         backend,
