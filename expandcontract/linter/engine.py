@@ -147,7 +147,7 @@ def _lint_source(
     done = 0
     for rev in source.revisions:
         miss = not cache.has(keys[id(rev)])
-        unit = _revision_unit(rev, source, settings, cache)
+        unit = _revision_unit(rev, source, settings, cache, keys[id(rev)])
         if miss:
             done += 1
             if progress is not None and misses >= 20:
@@ -176,10 +176,8 @@ def _reported(path: Path, source: Source, changed: set[Path] | None) -> bool:
     return changed is None or path.resolve() in changed
 
 
-def _revision_unit(rev: RevisionFile, source: Source, settings: Settings, cache: AnalysisCache) -> _Unit:
-    content = rev.text.encode("utf-8")
+def _revision_unit(rev: RevisionFile, source: Source, settings: Settings, cache: AnalysisCache, key: str) -> _Unit:
     target = settings.target
-    key = cache.key(content, target.dialect, "revision")
     changes = cache.get(key)
     if changes is None:
         from expandcontract.migrations.capture import capture

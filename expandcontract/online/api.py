@@ -86,17 +86,12 @@ def _check_clause(alter: str) -> str:
 def _all_instant(table: str, clause: str, server: ServerFacts) -> bool:
     """INSTANT-able per the same knowledge as lint rule EC404."""
     from expandcontract.dialects import Target
-    from expandcontract.rules.ec404_large_table_online_tool import LargeTableOnlineTool
+    from expandcontract.rules.ec404_large_table_online_tool import is_instant
     from expandcontract.sql.normalize import parse_statement
 
     target = Target("mariadb" if server.is_mariadb else "mysql", server.version_tuple or (8, 0))
     changes = parse_statement(f"ALTER TABLE {table} {clause}", target)
-
-    class _Ctx:
-        def __init__(self) -> None:
-            self.target = target
-
-    return bool(changes) and all(LargeTableOnlineTool._instant(ch, _Ctx()) for ch in changes)  # type: ignore[arg-type]
+    return bool(changes) and all(is_instant(change, target) for change in changes)
 
 
 def plan(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from expandcontract.dialects import Target
 from expandcontract.linter.context import UnitContext
 from expandcontract.rules.base import MYSQL, Hit, Rule
 from expandcontract.sql import changes as c
@@ -63,12 +64,17 @@ class LargeTableOnlineTool(Rule):
 
     @staticmethod
     def _instant(change: c.Change, ctx: UnitContext) -> bool:
-        target = ctx.target
-        if isinstance(change, c.AddColumn):
-            instant_ok = target.at_least(10, 3) if target.is_mariadb else target.at_least(8, 0, 12)
-            at_end_ok = target.is_mariadb or target.at_least(8, 0, 29) or not change.positioned
-            return instant_ok and at_end_ok and change.column.default_is_constant
-        return isinstance(change, (c.RenameColumn, c.SetDefault))
+        return is_instant(change, ctx.target)
+
+
+def is_instant(change: c.Change, target: Target) -> bool:
+    """Metadata-only on this server: adding a column (MySQL 8.0.12+, MariaDB 10.3+; at the end
+    before MySQL 8.0.29), renaming a column, changing a default."""
+    if isinstance(change, c.AddColumn):
+        instant_ok = target.at_least(10, 3) if target.is_mariadb else target.at_least(8, 0, 12)
+        at_end_ok = target.is_mariadb or target.at_least(8, 0, 29) or not change.positioned
+        return instant_ok and at_end_ok and change.column.default_is_constant
+    return isinstance(change, (c.RenameColumn, c.SetDefault))
 
 
 def _alter_clause(change: c.Change) -> str:
