@@ -47,6 +47,13 @@ CASES: list[tuple[str, str, str, str, int]] = [
     ("EC005", MY, "sql", "ALTER TABLE t DROP COLUMN c; -- ec: ignore[drop-column] reviewed", 0),
     ("EC005", MA, "sql", "-- ec: ignore[EC999] typo\nALTER TABLE t ADD COLUMN c INT;", 1),
     ("EC005", MA, "sql", "-- ec: ignore[EC101] reviewed\nALTER TABLE t DROP COLUMN c;", 0),
+    # EC006 suppression-without-reason
+    ("EC006", PG, "sql", "-- ec: ignore[EC101]\nALTER TABLE t DROP COLUMN c;", 1),
+    ("EC006", PG, "sql", "-- ec: ignore[EC101] reviewed: nothing reads c\nALTER TABLE t DROP COLUMN c;", 0),
+    ("EC006", MY, "op", "op.drop_column('t', 'c')  # ec: ignore[EC101]", 1),
+    ("EC006", MY, "op", "op.drop_column('t', 'c')  # ec: ignore[EC101] PR 812", 0),
+    ("EC006", MA, "sql", "ALTER TABLE t DROP COLUMN c; -- ec: ignore[drop-column]", 1),
+    ("EC006", MA, "sql", "ALTER TABLE t DROP COLUMN c; -- ec: ignore[drop-column] legacy", 0),
     # EC101 drop-column
     ("EC101", PG, "op", "op.drop_column('users', 'legacy')", 1),
     (

@@ -97,7 +97,7 @@ def test_output_file_and_sarif(tmp_path: Path) -> None:
 
 def test_rules_catalog_and_one_rule() -> None:
     code, out, _ = run("rules")
-    assert code == 0 and out.count("\n") == 36
+    assert code == 0 and out.count("\n") == 37
     code, out, _ = run("rules", "drop-column")
     assert code == 0 and out.startswith("EC101 drop-column") and "## Use instead" in out
     code, out, _ = run("rules", "EC204", "--format", "json")

@@ -20,6 +20,7 @@ from expandcontract.rules import Hit, Rule, all_rules, resolve_selectors
 from expandcontract.sql import changes as c
 
 UNUSED_SUPPRESSION = "EC005"
+NO_REASON = "EC006"
 
 
 def lint(
@@ -320,7 +321,37 @@ def _findings(
     unused = by_code[UNUSED_SUPPRESSION]
     if UNUSED_SUPPRESSION in enabled:
         out.extend(_unused_suppressions(unit, unused, enabled, settings, file))
+    if NO_REASON in enabled:
+        rule = by_code[NO_REASON]
+        for suppression in unit.suppressions:
+            if not suppression.reason:
+                out.append(
+                    _meta_finding(
+                        rule,
+                        unit,
+                        settings,
+                        file,
+                        suppression.line,
+                        "Suppression comment gives no reason for ignoring the rule.",
+                    )
+                )
     return out
+
+
+def _meta_finding(rule: Rule, unit: _Unit, settings: Settings, file: str, line: int, message: str) -> Finding:
+    return Finding(
+        code=rule.code,
+        name=rule.name,
+        severity=settings.severity.get(rule.code) or rule.severity,
+        category=rule.category,
+        file=file,
+        line=line,
+        revision=unit.revision,
+        dialect=settings.dialect,
+        statement=None,
+        message=message,
+        fix=rule.fix,
+    )
 
 
 def _suppressed(suppressions: list[Suppression], rule: Rule, line: int, end_line: int) -> bool:
@@ -363,19 +394,7 @@ def _unused_suppressions(unit: _Unit, rule: Rule, enabled: set[str], settings: S
         if unknown:
             parts.append(f"names unknown rule(s) {', '.join(unknown)}")
         out.append(
-            Finding(
-                code=rule.code,
-                name=rule.name,
-                severity=settings.severity.get(rule.code) or rule.severity,
-                category=rule.category,
-                file=file,
-                line=suppression.line,
-                revision=unit.revision,
-                dialect=settings.dialect,
-                statement=None,
-                message=f"Suppression comment {' and '.join(parts)}.",
-                fix=rule.fix,
-            )
+            _meta_finding(rule, unit, settings, file, suppression.line, f"Suppression comment {' and '.join(parts)}.")
         )
     return out
 
