@@ -297,6 +297,8 @@ def _echo_outcome(outcome: Any, fmt: str) -> None:
         click.echo(f"{outcome.result.after.backend}: {_weights(outcome.result.after.weights())} (observed)")
     for state in outcome.recorded:
         click.echo(f"{state.color}: {state.state}, weight {state.weight}")
+    for message in getattr(outcome, "cutovers", []):
+        click.echo(message)
 
 
 def _weights(weights: dict[str, int]) -> str:
@@ -307,6 +309,9 @@ def _weights(weights: dict[str, int]) -> str:
 @click.argument("color", required=False)
 @click.option("--status", "show_status", is_flag=True, help="Show the traffic the proxy reports, change nothing.")
 @click.option("--check", metavar="URL", help="Smoke check: the new color's own URL must answer 2xx first.")
+@click.option(
+    "--cutover", is_flag=True, help="Then cut over the environment's postponed online schema changes (gh-ost)."
+)
 @click.option("--reason", help="Why, for the event log.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_db_options
@@ -315,6 +320,7 @@ def switch_command(
     color: str | None,
     show_status: bool,
     check: str | None,
+    cutover: bool,
     reason: str | None,
     fmt: str,
     url: str | None,
@@ -324,7 +330,7 @@ def switch_command(
 ) -> None:
     """Send all traffic to COLOR: enable and verify it first, then drain the others.
 
-    Uses the environment's traffic backend ([tool.expandcontract.traffic.<env>]: haproxy-runtime,
+    Uses the environment's traffic backend ([tool.expandcontract.switch.<env>]: haproxy-runtime,
     haproxy-config, nginx, command or file), verifies by observing the proxy, puts traffic back if
     verification fails, and records desired and observed weights. With no backend configured it
     only records the switch. Exit 1 when the switch failed (traffic is back as it was).
@@ -346,7 +352,7 @@ def switch_command(
         return
     if color is None:
         raise click.UsageError("name the COLOR to switch to, or use --status")
-    _echo_outcome(commands.switch(color, check=check, reason=reason, **kwargs), fmt)
+    _echo_outcome(commands.switch(color, check=check, cutover=cutover, reason=reason, **kwargs), fmt)
 
 
 @main.command("canary")

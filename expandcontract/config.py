@@ -87,7 +87,7 @@ class Settings:
     environment: str = "default"
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
-    #: Traffic backend per environment (``[tool.expandcontract.traffic.<environment>]``).
+    #: Traffic backend per environment (``[tool.expandcontract.switch.<environment>]``).
     switch: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Where the settings came from (None: built-in defaults).
     path: Path | None = None
@@ -222,7 +222,7 @@ def settings_from_mapping(table: dict[str, Any], *, path: Path | None = None) ->
         switch = values["switch"]
         if not isinstance(switch, dict) or not all(isinstance(v, dict) for v in switch.values()):
             raise ConfigError(
-                "switch must hold one table per environment, e.g. [tool.expandcontract.traffic.default]",
+                "switch must hold one table per environment, e.g. [tool.expandcontract.switch.default]",
                 path=path,
                 key="switch",
             )

@@ -151,3 +151,44 @@ def _project(url: str) -> Path:
     versions = Path(tempfile.mkdtemp()) / "versions"
     write_revision(versions, "r1", "pass")
     return versions
+
+
+def test_switch_cutover_releases_postponed_online_changes(url: str, fake_ghost: str, tmp_path: Path) -> None:
+    _items(url)
+    settings = settings_from_mapping(
+        {
+            "online-threshold-rows": 100,
+            "switch": {"default": {"backend": "file", "path": str(tmp_path / "weights.json")}},
+        }
+    )
+    versions = tmp_path / "v"
+    write_revision(versions, "r1", "pass")
+    kw: dict[str, Any] = {"url": url, "project": versions, "settings": settings}
+    expandcontract.deploy("blue", version="1", **kw)
+    expandcontract.deploy("green", version="2", **kw)
+    expandcontract.switch("blue", **kw)
+    outcome_holder: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: outcome_holder.append(
+            alter(
+                "items",
+                "MODIFY COLUMN n BIGINT NOT NULL",
+                url=url,
+                settings=settings,
+                ghost_bin=fake_ghost,
+                postpone=True,
+            )
+        )
+    )
+    worker.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not expandcontract.status(**kw).online:
+        time.sleep(0.1)
+    while time.monotonic() < deadline and expandcontract.status(**kw).online[0]["state"] != "postponed":
+        time.sleep(0.1)
+    assert _column_type(url) == "int(11)"  # copied, not cut over: the old code still runs
+    outcome = expandcontract.switch("green", cutover=True, **kw)
+    worker.join(timeout=60)
+    assert outcome.cutovers == ["cut-over of items released: Unpostponed"]
+    assert outcome_holder and outcome_holder[0].state == "done"
+    assert _column_type(url) == "bigint(20)"

@@ -280,3 +280,10 @@ def test_an_undeployed_or_retired_color_gets_no_traffic(tmp_path: Path) -> None:
         "green": 100,
         "red": 0,
     }
+
+
+def test_errors_name_the_real_configuration_key(tmp_path: Path) -> None:
+    settings = settings_from_mapping({})
+    kw = {"url": f"sqlite:///{tmp_path / 'l.db'}", "project": _project(tmp_path), "settings": settings}
+    with pytest.raises(ConfigError, match=r"\[tool\.expandcontract\.switch\.default\]"):
+        expandcontract.canary("green", 10, **kw)

@@ -1,4 +1,4 @@
-"""Traffic backends built from ``[tool.expandcontract.traffic.<environment>]``."""
+"""Traffic backends built from ``[tool.expandcontract.switch.<environment>]``."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ configured backend, verified, and recorded in the ledger with desired and observ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from expandcontract.errors import ConfigError
@@ -18,6 +18,8 @@ from expandcontract.traffic.switcher import SwitchResult, set_weights
 class SwitchOutcome:
     recorded: list[ColorState]
     result: SwitchResult | None  # None: no backend configured, recorded only
+    #: Postponed online schema changes released after the switch (``cutover=True``).
+    cutovers: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -25,6 +27,7 @@ class SwitchOutcome:
             "desired": self.result.desired if self.result else None,
             "before": self.result.before.to_dict() if self.result else None,
             "observed": self.result.after.to_dict() if self.result else None,
+            "cutovers": self.cutovers,
         }
 
 
@@ -61,16 +64,38 @@ def _move(
     return SwitchOutcome(record_weights(target, result.desired, action=action, reason=reason, details=details), result)
 
 
-def switch(color: str, *, check: str | None = None, reason: str | None = None, **kwargs: Any) -> SwitchOutcome:
+def switch(
+    color: str, *, check: str | None = None, reason: str | None = None, cutover: bool = False, **kwargs: Any
+) -> SwitchOutcome:
     """Send all traffic to ``color``: enable and verify it first, then drain the others. With no
-    backend configured for the environment, only records the switch."""
+    backend configured for the environment, only records the switch. With ``cutover``, the
+    environment's postponed online schema changes are cut over once traffic has moved."""
     target = resolve_target(**kwargs)
     backend = _backend(target)
     colors = backend.colors if backend else None
     weights = {c: (100 if c == color else 0) for c in colors} if colors else {color: 100}
     if colors and color not in colors:
         raise ConfigError(f"the {backend.name} backend has no color {color!r} (it knows {', '.join(colors)})")  # type: ignore[union-attr]
-    return _move(target, weights, "switch", reason, check)
+    outcome = _move(target, weights, "switch", reason, check)
+    if cutover:
+        outcome.cutovers = _release_cutovers(target)
+    return outcome
+
+
+def _release_cutovers(target: Target) -> list[str]:
+    """The new color takes all traffic: now is when the postponed gh-ost runs may swap tables."""
+    from expandcontract.db import connect, create_engine
+    from expandcontract.ledger.store import Ledger, active_online_runs
+    from expandcontract.online.api import cutover
+
+    engine = create_engine(target.url)
+    try:
+        with connect(engine) as conn:
+            runs = active_online_runs(conn, Ledger(target.settings.ledger), target.environment)
+    finally:
+        engine.dispose()
+    tables = [str(r["table_name"]) for r in runs if r["state"] == "postponed"]
+    return [cutover(t, url=target.url, environment=target.environment, settings=target.settings) for t in tables]
 
 
 def canary(color: str, weight: int, *, reason: str | None = None, **kwargs: Any) -> SwitchOutcome:
@@ -82,7 +107,7 @@ def canary(color: str, weight: int, *, reason: str | None = None, **kwargs: Any)
     if backend is None:
         raise ConfigError(
             f"no traffic backend is configured for environment {target.environment!r} "
-            f"([tool.expandcontract.traffic.{target.environment}])"
+            f"([tool.expandcontract.switch.{target.environment}])"
         )
     state = backend.observe()
     others = [c for c in backend.colors if c != color]
