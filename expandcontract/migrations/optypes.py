@@ -101,7 +101,6 @@ def _create_table(op: Any, target: Target) -> list[c.Change]:
 
 
 def _add_column(op: Any, target: Target) -> list[c.Change]:
-
     spec = column_spec(op.column, target)
     out: list[c.Change] = [c.AddColumn(table=op.table_name, column=spec)]
     # Alembic's add_column also emits the column's FK and UNIQUE constraints as separate ALTERs.
