@@ -104,12 +104,11 @@ def test_online_alter_chooses_ghost_when_the_server_allows_it(url: str, fake_gho
     assert history[-2:] == ["online-start", "online-done"]
 
 
-def test_online_cutover_from_another_process_releases_a_postponed_run(url: str, fake_ghost: str) -> None:
-    _items(url)
-    settings = settings_from_mapping({"online-threshold-rows": 100})
-    outcome: list[Any] = []
-    worker = threading.Thread(
-        target=lambda: outcome.append(
+def _postponed_alter_in_background(url: str, settings: Any, fake_ghost: str, into: list[Any]) -> threading.Thread:
+    """gh-ost (stand-in) copies items and waits for its cut-over, in a thread."""
+
+    def run() -> None:
+        into.append(
             alter(
                 "items",
                 "MODIFY COLUMN n BIGINT NOT NULL",
@@ -119,8 +118,17 @@ def test_online_cutover_from_another_process_releases_a_postponed_run(url: str, 
                 postpone=True,
             )
         )
-    )
+
+    worker = threading.Thread(target=run)
     worker.start()
+    return worker
+
+
+def test_online_cutover_from_another_process_releases_a_postponed_run(url: str, fake_ghost: str) -> None:
+    _items(url)
+    settings = settings_from_mapping({"online-threshold-rows": 100})
+    outcome: list[Any] = []
+    worker = _postponed_alter_in_background(url, settings, fake_ghost, outcome)
     from expandcontract.ledger.store import Ledger
 
     table = Ledger(settings.ledger).t.online
@@ -168,19 +176,7 @@ def test_switch_cutover_releases_postponed_online_changes(url: str, fake_ghost: 
     expandcontract.deploy("green", version="2", **kw)
     expandcontract.switch("blue", **kw)
     outcome_holder: list[Any] = []
-    worker = threading.Thread(
-        target=lambda: outcome_holder.append(
-            alter(
-                "items",
-                "MODIFY COLUMN n BIGINT NOT NULL",
-                url=url,
-                settings=settings,
-                ghost_bin=fake_ghost,
-                postpone=True,
-            )
-        )
-    )
-    worker.start()
+    worker = _postponed_alter_in_background(url, settings, fake_ghost, outcome_holder)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not expandcontract.status(**kw).online:
         time.sleep(0.1)
