@@ -11,13 +11,17 @@ Each test gets a database of its own, created and dropped around it.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
+
+from tests.helpers import FAKE_GHOST
 
 # HAProxy, nginx and the color servers for the traffic tests.
 pytest_plugins = ["tests.proxies"]
@@ -173,3 +177,12 @@ def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
 @pytest.fixture
 def private_mariadb_url(private_mariadb: URL) -> Iterator[URL]:
     yield from _fresh_database(private_mariadb, "`")
+
+
+@pytest.fixture
+def fake_ghost(tmp_path: Path) -> str:
+    """An executable named gh-ost that runs tests/fixtures/fake_gh_ost.py (gh-ost's protocol, no binary)."""
+    wrapper = tmp_path / "gh-ost"
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE_GHOST} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)

@@ -1,13 +1,17 @@
-"""Small helpers to lint a snippet of SQL or of Alembic operations, offline."""
+"""Small helpers to lint a snippet of SQL or of Alembic operations, offline, and to look at a MySQL table."""
 
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+
 from expandcontract.config import Settings, settings_from_mapping
 from expandcontract.linter.engine import lint
 from expandcontract.linter.findings import Report
+
+FAKE_GHOST = Path(__file__).parent / "fixtures" / "fake_gh_ost.py"
 
 REVISION = """\
 import sqlalchemy as sa
@@ -49,3 +53,18 @@ def lint_ops(tmp_path: Path, body: str, dialect: str = "postgresql", *, extra: s
 
 def codes(report: Report) -> list[str]:
     return [f.code for f in report.findings]
+
+
+def column_type(url: str, table: str, column: str) -> str:
+    """The column's COLUMN_TYPE as MySQL/MariaDB reports it, e.g. ``bigint(20)``."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        value = conn.execute(
+            text(
+                "SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+                "AND TABLE_NAME = :t AND COLUMN_NAME = :c"
+            ),
+            {"t": table, "c": column},
+        ).scalar()
+    engine.dispose()
+    return str(value)

@@ -23,8 +23,7 @@ from expandcontract.online.api import alter, plan
 from expandcontract.online.preflight import OnlineRefused
 from expandcontract.online.progress import go_duration, parse_ghost_line, parse_ptosc_line
 from expandcontract.online.rundir import ConnectionInfo, RunDir
-
-FAKE = Path(__file__).parent / "fixtures" / "fake_gh_ost.py"
+from tests.helpers import FAKE_GHOST, column_type
 
 # --- progress formats (verbatim from gh-ost master, v1.1.5, and older builds) --------------------
 
@@ -82,14 +81,6 @@ def test_durations_and_ptosc_lines() -> None:
 
 
 @pytest.fixture
-def fake_ghost(tmp_path: Path) -> str:
-    wrapper = tmp_path / "gh-ost"
-    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE} "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
-
-
-@pytest.fixture
 def mysql(mysql_url: URL) -> str:
     return mysql_url.render_as_string(hide_password=False)
 
@@ -111,20 +102,6 @@ def _tables(url: str) -> set[str]:
         names = {r[0] for r in conn.execute(text("SHOW TABLES"))}
     engine.dispose()
     return names
-
-
-def _column_type(url: str, table: str, column: str) -> str:
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        value = conn.execute(
-            text(
-                "SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
-                "AND TABLE_NAME = :t AND COLUMN_NAME = :c"
-            ),
-            {"t": table, "c": column},
-        ).scalar()
-    engine.dispose()
-    return str(value)
 
 
 def test_argv_keeps_credentials_off_the_command_line(tmp_path: Path) -> None:
@@ -219,7 +196,7 @@ def test_postponed_cut_over_is_released_by_ec(mysql: str, fake_ghost: str) -> No
     assert replies[1].startswith("Unpostponed")
     assert not run.postpone_flag.exists()
     assert any(p.postponing for p in run.history) and run.history[-1].percent == 100.0
-    assert _column_type(mysql, "items", "n") == "bigint(20)"
+    assert column_type(mysql, "items", "n") == "bigint(20)"
     assert {"items", "_items_del"} <= _tables(mysql)
 
 
@@ -233,7 +210,7 @@ def test_failed_cut_over_cleanup_keeps_the_original_table(mysql: str, fake_ghost
     engine.dispose()
     assert dropped == ["_items_gho", "_items_ghc", "_items_del"]  # _del only because it is the sentry
     assert _tables(mysql) == {"items"}
-    assert _column_type(mysql, "items", "n") == "int(11)"
+    assert column_type(mysql, "items", "n") == "int(11)"
 
 
 def test_a_real_old_table_is_never_dropped(mysql: str) -> None:
@@ -276,14 +253,14 @@ def test_small_tables_run_a_plain_alter_and_say_why(mysql: str) -> None:
     _table(mysql, rows=10)
     result = alter("items", "MODIFY COLUMN n BIGINT NOT NULL", url=mysql, settings=_settings(1000))
     assert result.plan.engine == "plain" and "under the 1,000-row threshold" in result.plan.reason
-    assert _column_type(mysql, "items", "n") == "bigint(20)"
+    assert column_type(mysql, "items", "n") == "bigint(20)"
 
 
 def test_instant_changes_skip_the_copy(mysql: str) -> None:
     _table(mysql, rows=500)
     result = alter("items", "ADD COLUMN note VARCHAR(20) NULL", url=mysql, settings=_settings(100))
     assert result.plan.engine == "instant"
-    assert _column_type(mysql, "items", "note") == "varchar(20)"
+    assert column_type(mysql, "items", "note") == "varchar(20)"
 
 
 def test_ghost_is_refused_with_the_reason_on_this_server(mysql: str, fake_ghost: str) -> None:
@@ -337,7 +314,7 @@ def test_refusals_change_nothing(mysql: str, setup: str, engine: str, message: s
         alter(table, "MODIFY COLUMN n BIGINT", engine=engine, url=mysql, settings=_settings(), **kwargs)
     assert _tables(mysql) == before
     if setup not in ("no-table", "odd-name", "nokey"):
-        assert _column_type(mysql, "items", "n") == "int(11)"
+        assert column_type(mysql, "items", "n") == "int(11)"
 
 
 def test_wrong_credentials_are_a_clear_error(mysql: str) -> None:
@@ -348,7 +325,7 @@ def test_wrong_credentials_are_a_clear_error(mysql: str) -> None:
     with pytest.raises(DatabaseError, match="Access denied") as error:
         alter("items", "MODIFY COLUMN n BIGINT", url=wrong, settings=_settings())
     assert "wrong-password" not in str(error.value)
-    assert _column_type(mysql, "items", "n") == "int(11)"
+    assert column_type(mysql, "items", "n") == "int(11)"
 
 
 def test_an_account_without_alter_rights_is_refused_by_the_dry_run(mysql: str) -> None:
@@ -376,7 +353,7 @@ def test_an_account_without_alter_rights_is_refused_by_the_dry_run(mysql: str) -
         with e.begin() as conn:
             conn.execute(text("DROP USER IF EXISTS 'ec_writer'@'%'"))
         e.dispose()
-    assert _column_type(mysql, "items", "n") == "int(11)"
+    assert column_type(mysql, "items", "n") == "int(11)"
     assert {t for t in _tables(mysql) if not t.startswith("ec_")} == {"items"}
 
 
@@ -450,7 +427,7 @@ def test_ptosc_under_write_load_loses_nothing(mysql: str) -> None:
         writer.stop.set()
         writer.join()
     assert result.state == "done" and result.plan.engine == "pt-online-schema-change"
-    assert _column_type(mysql, "items", "n") == "bigint(20)"
+    assert column_type(mysql, "items", "n") == "bigint(20)"
     assert writer.done > 20
     # Trigger-based copies can deadlock an application write now and then (measured upstream);
     # every write that committed is in both tables.
@@ -505,7 +482,7 @@ def test_interrupt_cleans_up_and_keeps_the_original(mysql: str, tmp_path: Path) 
         )
     engine.dispose()
     assert {t for t in _tables(mysql) if not t.startswith("ec_")} == {"items"}
-    assert _checksum(mysql, "items") == before and _column_type(mysql, "items", "n") == "int(11)"
+    assert _checksum(mysql, "items") == before and column_type(mysql, "items", "n") == "int(11)"
 
 
 # --- ledger, gate, offline ---------------------------------------------------------------------
@@ -574,7 +551,7 @@ def test_real_ghost_end_to_end(mysql: str) -> None:
         settings=_settings(),
         extra_args=["--skip-metadata-lock-check"],
     )
-    assert result.state == "done" and _column_type(mysql, "items", "n") == "bigint(20)"
+    assert result.state == "done" and column_type(mysql, "items", "n") == "bigint(20)"
 
 
 def test_extra_flags_are_checked_against_the_build(mysql: str, fake_ghost: str, tmp_path: Path) -> None:
@@ -583,7 +560,7 @@ def test_extra_flags_are_checked_against_the_build(mysql: str, fake_ghost: str, 
 
     _table(mysql)
     strict = tmp_path / "gh-ost-strict"
-    strict.write_text(f'#!/bin/sh\ncase "$1" in --check-flag) exit 2;; esac\nexec {sys.executable} {FAKE} "$@"\n')
+    strict.write_text(f'#!/bin/sh\ncase "$1" in --check-flag) exit 2;; esac\nexec {sys.executable} {FAKE_GHOST} "$@"\n')
     strict.chmod(0o755)
     engine = create_engine(mysql)
     with engine.connect() as conn, pytest.raises(OnlineRefused, match="has no flag"):

@@ -3,7 +3,6 @@ counting a color's sessions by program_name, and online.alter through gh-ost's f
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,9 +17,7 @@ from expandcontract.config import settings_from_mapping
 from expandcontract.errors import RetirementRefused
 from expandcontract.ledger.sessions import count_sessions
 from expandcontract.online.api import alter, cutover
-from tests.helpers import write_revision
-
-FAKE = Path(__file__).parent / "fixtures" / "fake_gh_ost.py"
+from tests.helpers import column_type, write_revision
 
 
 @pytest.fixture
@@ -62,27 +59,6 @@ def _items(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture
-def fake_ghost(tmp_path: Path) -> str:
-    wrapper = tmp_path / "gh-ost"
-    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE} "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
-
-
-def _column_type(url: str) -> str:
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        value = conn.execute(
-            text(
-                "SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
-                "AND TABLE_NAME = 'items' AND COLUMN_NAME = 'n'"
-            )
-        ).scalar()
-    engine.dispose()
-    return str(value)
-
-
 def test_online_alter_chooses_ghost_when_the_server_allows_it(url: str, fake_ghost: str) -> None:
     _items(url)
     settings = settings_from_mapping({"online-threshold-rows": 100})
@@ -99,7 +75,7 @@ def test_online_alter_chooses_ghost_when_the_server_allows_it(url: str, fake_gho
     assert result.plan.engine == "gh-ost" and result.state == "done"
     assert "copy online with gh-ost" in result.plan.reason
     assert released and released[0].startswith("Unpostponed")
-    assert _column_type(url) == "bigint(20)"
+    assert column_type(url, "items", "n") == "bigint(20)"
     history = [e.action for e in expandcontract.history(url=url, settings=settings)]
     assert history[-2:] == ["online-start", "online-done"]
 
@@ -150,7 +126,7 @@ def test_online_cutover_from_another_process_releases_a_postponed_run(url: str, 
     engine.dispose()
     assert message.startswith("cut-over of items released: Unpostponed")
     assert outcome and outcome[0].state == "done"
-    assert _column_type(url) == "bigint(20)"
+    assert column_type(url, "items", "n") == "bigint(20)"
 
 
 def _project(url: str) -> Path:
@@ -182,9 +158,9 @@ def test_switch_cutover_releases_postponed_online_changes(url: str, fake_ghost: 
         time.sleep(0.1)
     while time.monotonic() < deadline and expandcontract.status(**kw).online[0]["state"] != "postponed":
         time.sleep(0.1)
-    assert _column_type(url) == "int(11)"  # copied, not cut over: the old code still runs
+    assert column_type(url, "items", "n") == "int(11)"  # copied, not cut over: the old code still runs
     outcome = expandcontract.switch("green", cutover=True, **kw)
     worker.join(timeout=60)
     assert outcome.cutovers == ["cut-over of items released: Unpostponed"]
     assert outcome_holder and outcome_holder[0].state == "done"
-    assert _column_type(url) == "bigint(20)"
+    assert column_type(url, "items", "n") == "bigint(20)"
