@@ -126,7 +126,7 @@ def _check(
             "`ec deploy` / `ec retire` to record the colors)",
         )
         raise GateClosed([GateDecision(r, graph.partners(r), (missing,)) for r in contract])
-    gate = Gate(conn, ledger, graph, environment)
+    gate = Gate(conn, ledger, graph, environment, settings)
     closed = [d for d in (gate.evaluate(r) for r in contract) if not d.open]
     if closed:
         raise GateClosed(closed)

@@ -36,10 +36,51 @@ def _color(choice: str) -> bool:
     return sys.stdout.isatty()
 
 
+class _Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        from expandcontract.config import parse_duration
+
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(value, f"--{param.name if param else 'duration'}")
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+DURATION = _Duration()
+
+
+def _wait_option(fn: F) -> F:
+    return click.option(
+        "--wait",
+        type=DURATION,
+        default=None,
+        help="How long to wait for another traffic change in this environment to finish "
+        "(e.g. '30s'; default: the backend's lock-wait, else 60s). 0 refuses at once.",
+    )(fn)
+
+
+def _stderr_logging() -> None:
+    """The library reports waits and warnings through logging; the CLI shows them on stderr."""
+    import logging
+
+    logger = logging.getLogger("expandcontract")
+    if not any(getattr(h, "_ec_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("ec: %(levelname)s: %(message)s"))
+        handler._ec_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def _handle_errors(fn: F) -> F:
     """User mistakes end with one clear line and exit 2; bugs with a traceback and exit 3."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _stderr_logging()
         try:
             return fn(*args, **kwargs)
         except ExpandContractError as error:
@@ -163,7 +204,9 @@ def lint_command(
     )
     text = render(report, fmt, color=_color(color) and output is None)
     if output is not None:
-        _write_atomically(output, text)
+        from expandcontract.fileio import write_text
+
+        write_text(output, text)
         counts = report.counts()
         click.echo(
             f"ec: wrote {fmt} report to {output} ({counts['error']} error(s), {counts['warning']} warning(s))", err=True
@@ -308,12 +351,18 @@ def _weights(weights: dict[str, int]) -> str:
 @main.command("switch")
 @click.argument("color", required=False)
 @click.option("--status", "show_status", is_flag=True, help="Show the traffic the proxy reports, change nothing.")
-@click.option("--check", metavar="URL", help="Smoke check: the new color's own URL must answer 2xx first.")
+@click.option(
+    "--check",
+    metavar="URL",
+    help="COLOR's own health URL ('{color}' allowed): must answer 2xx before any traffic moves "
+    "(default: the backend's check-url).",
+)
 @click.option(
     "--cutover", is_flag=True, help="Then cut over the environment's postponed online schema changes (gh-ost)."
 )
 @click.option("--reason", help="Why, for the event log.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_wait_option
 @_db_options
 @_handle_errors
 def switch_command(
@@ -323,17 +372,25 @@ def switch_command(
     cutover: bool,
     reason: str | None,
     fmt: str,
+    wait: float | None,
     url: str | None,
     environment: str | None,
     config: Path | None,
     project: Path | None,
 ) -> None:
-    """Send all traffic to COLOR: enable and verify it first, then drain the others.
+    """Send all traffic to COLOR: bring it up, confirm a passing health check, then drain the others.
 
     Uses the environment's traffic backend ([tool.expandcontract.switch.<env>]: haproxy-runtime,
     haproxy-config, nginx, command or file), verifies by observing the proxy, puts traffic back if
-    verification fails, and records desired and observed weights. With no backend configured it
-    only records the switch. Exit 1 when the switch failed (traffic is back as it was).
+    verification fails (and verifies that too), and records every attempt and its outcome. One
+    traffic change at a time per environment: a second one waits (--wait). With no backend
+    configured it only records the switch.
+
+    \b
+    Exit 0: switched and confirmed on the proxy.
+    Exit 1: refused or failed; the message says whether traffic is unchanged, was put back
+            (confirmed), or could not be put back.
+    Exit 2: a usage or configuration error; nothing was moved.
     """
     from expandcontract.traffic import commands
 
@@ -352,56 +409,91 @@ def switch_command(
         return
     if color is None:
         raise click.UsageError("name the COLOR to switch to, or use --status")
-    _echo_outcome(commands.switch(color, check=check, cutover=cutover, reason=reason, **kwargs), fmt)
+    _echo_outcome(commands.switch(color, check=check, cutover=cutover, reason=reason, wait=wait, **kwargs), fmt)
 
 
 @main.command("canary")
 @click.argument("color")
 @click.option("--weight", "-w", type=click.IntRange(0, 100), required=True, help="Percent of new requests.")
+@click.option("--check", metavar="URL", help="COLOR's own health URL: must answer 2xx before any traffic moves.")
+@click.option("--force", is_flag=True, help="Allow a canary of the color that is already live.")
 @click.option("--reason", help="Why, for the event log.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_wait_option
 @_db_options
 @_handle_errors
 def canary_command(
     color: str,
     weight: int,
+    check: str | None,
+    force: bool,
     reason: str | None,
     fmt: str,
+    wait: float | None,
     url: str | None,
     environment: str | None,
     config: Path | None,
     project: Path | None,
 ) -> None:
-    """Send WEIGHT percent of new requests to COLOR, the rest to the live color."""
+    """Send WEIGHT percent of new requests to COLOR, the rest to the live color.
+
+    COLOR must pass its health check first. A canary of the live color itself is refused
+    (the rest would go to a color that is not live) unless --force. Exit codes as `ec switch`.
+    """
     from expandcontract.traffic import commands
 
-    _echo_outcome(commands.canary(color, weight, reason=reason, **_db_kwargs(url, environment, config, project)), fmt)
+    outcome = commands.canary(
+        color,
+        weight,
+        check=check,
+        force=force,
+        reason=reason,
+        wait=wait,
+        **_db_kwargs(url, environment, config, project),
+    )
+    _echo_outcome(outcome, fmt)
 
 
 @main.command("rollback")
+@click.option("--check", metavar="URL", help="Health URL of the color traffic goes back to ('{color}' allowed).")
 @click.option("--reason", help="Why, for the event log.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_wait_option
 @_db_options
 @_handle_errors
 def rollback_command(
-    reason: str | None, fmt: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+    check: str | None,
+    reason: str | None,
+    fmt: str,
+    wait: float | None,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
 ) -> None:
-    """Put traffic back as it was before the last switch or canary (no deploy needed)."""
+    """Put traffic back as it was before the last switch or canary (no deploy needed).
+
+    Checks the health of the color(s) traffic goes back to, never the one being left.
+    Exit codes as `ec switch`.
+    """
     from expandcontract.traffic import commands
 
-    _echo_outcome(commands.rollback(reason=reason, **_db_kwargs(url, environment, config, project)), fmt)
+    outcome = commands.rollback(check=check, reason=reason, wait=wait, **_db_kwargs(url, environment, config, project))
+    _echo_outcome(outcome, fmt)
 
 
 @main.command("retire")
 @click.argument("color")
 @click.option("--force", is_flag=True, help="Retire even though checks fail (needs --reason; recorded).")
 @click.option("--reason", help="Why; required with --force.")
+@_wait_option
 @_db_options
 @_handle_errors
 def retire_command(
     color: str,
     force: bool,
     reason: str | None,
+    wait: float | None,
     url: str | None,
     environment: str | None,
     config: Path | None,
@@ -413,7 +505,7 @@ def retire_command(
     """
     from expandcontract.ledger.commands import retire
 
-    state = retire(color, force=force, reason=reason, **_db_kwargs(url, environment, config, project))
+    state = retire(color, force=force, reason=reason, wait=wait, **_db_kwargs(url, environment, config, project))
     click.echo(f"{state.color}: retired{' (forced)' if force else ''}")
 
 
@@ -696,16 +788,6 @@ def _progress(done: int, total: int) -> None:
     click.echo(f"\rec: analysing revisions {done}/{total}", err=True, nl=False)
     if end:
         click.echo("", err=True)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -116,11 +116,12 @@ class GateClosed(ExpandContractError):
 class ConcurrentRunError(ExpandContractError):
     """Another ec process holds the migration lock for this database and environment."""
 
-    def __init__(self, environment: str, waited: float) -> None:
+    def __init__(self, environment: str, waited: float, kind: str = "migration") -> None:
         self.environment = environment
         self.waited = waited
+        self.kind = kind
         super().__init__(
-            f"another ec run holds the migration lock for environment {environment!r}; gave up after {waited:g}s"
+            f"another ec run holds the {kind} lock for environment {environment!r}; gave up after {waited:g}s"
         )
 
 

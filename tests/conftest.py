@@ -186,3 +186,12 @@ def fake_ghost(tmp_path: Path) -> str:
     wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE_GHOST} "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dev_null_survives() -> Iterator[None]:
+    """No code path may replace /dev/null (an atomic write onto it did, as root)."""
+    yield
+    import stat
+
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode), "/dev/null is no longer a character device"

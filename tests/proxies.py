@@ -31,9 +31,20 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     color = "?"
+    #: /health answers 503 while False (a color that runs but is not ready yet).
+    healthy = True
+    #: Seconds /health takes (a slow check stays "in progress" on the proxy that long).
+    health_delay = 0.0
 
     def do_GET(self) -> None:
         body = f"{self.color}\n".encode()
+        if self.path.startswith("/health") and type(self).health_delay:
+            time.sleep(type(self).health_delay)
+        if self.path.startswith("/health") and not type(self).healthy:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
@@ -55,9 +66,24 @@ class _QuietServer(ThreadingHTTPServer):
 class ColorServers:
     ports: dict[str, int]
     servers: list[ThreadingHTTPServer] = field(default_factory=list)
+    handlers: dict[str, type[_Handler]] = field(default_factory=dict)
 
     def url(self, color: str) -> str:
         return f"http://127.0.0.1:{self.ports[color]}/"
+
+    def health_url(self, color: str) -> str:
+        return f"http://127.0.0.1:{self.ports[color]}/health"
+
+    def kill(self, color: str) -> None:
+        """The color's app dies: its port refuses connections."""
+        for server in self.servers:
+            if server.server_address[1] == self.ports[color]:
+                server.shutdown()
+                server.server_close()
+        self.servers = [s for s in self.servers if s.server_address[1] != self.ports[color]]
+
+    def set_healthy(self, color: str, healthy: bool) -> None:
+        self.handlers[color].healthy = healthy
 
 
 @contextlib.contextmanager
@@ -65,6 +91,7 @@ def color_servers() -> Iterator[ColorServers]:
     result = ColorServers({})
     for color in ("blue", "green"):
         handler = type(f"{color}Handler", (_Handler,), {"color": color})
+        result.handlers[color] = handler
         server = _QuietServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         result.ports[color] = server.server_address[1]

@@ -14,7 +14,7 @@ import expandcontract
 from expandcontract.config import Settings, settings_from_mapping
 from expandcontract.errors import ConfigError, RetirementRefused
 from expandcontract.ledger.commands import record_weights, resolve_target
-from expandcontract.traffic.base import SwitchError, check_name
+from expandcontract.traffic.base import ProxyConfigError, SwitchError, check_name
 from expandcontract.traffic.command import CommandBackend
 from expandcontract.traffic.file import FileBackend
 from expandcontract.traffic.haproxy import HaproxyRuntimeBackend, HaproxySocket
@@ -147,15 +147,18 @@ def test_an_invalid_nginx_config_never_reaches_the_running_proxy(nginx: Nginx, c
         "servers": {"blue": f"127.0.0.1:{colors.ports['blue']}", "green": "127.0.0.1:99999"},
         "nginx-conf": str(nginx.config),
         "nginx": nginx.binary,
+        "allow-unchecked": True,  # reach nginx -t: the bad address is what is tested
     }
     kw = _kw(tmp_path, config)
     before = nginx.upstream.read_text()
     events = len(expandcontract.history(**kw))
-    with pytest.raises(SwitchError, match="does not validate, the running nginx is untouched"):
+    with pytest.raises(ProxyConfigError, match="does not validate, the running nginx is untouched") as raised:
         expandcontract.switch("green", **kw)
+    assert raised.value.exit_code == 2  # a configuration error: nothing moved
     assert nginx.upstream.read_text() == before
     assert sample(nginx.url, 10) == {"blue": 10}
-    assert len(expandcontract.history(**kw)) == events  # nothing recorded
+    # The attempt and its refusal are in the log; no switch is recorded.
+    assert [e.action for e in expandcontract.history(**kw)[events:]] == ["switch-attempt", "switch-refused"]
 
 
 def test_an_invalid_haproxy_config_never_reaches_the_running_proxy(haproxy: Haproxy, tmp_path: Path) -> None:
@@ -165,11 +168,13 @@ def test_an_invalid_haproxy_config_never_reaches_the_running_proxy(haproxy: Hapr
         "backend-name": "app",
         "servers": {"blue": "blue", "green": "green"},
         "pidfile": str(haproxy.pidfile),
+        "allow-unchecked": True,
     }
     kw = _kw(tmp_path, config)
     haproxy.config.write_text(haproxy.config.read_text() + "\nbackend broken\n    bogus-keyword 1\n")
     before = haproxy.config.read_text()
-    with pytest.raises(SwitchError, match="does not validate, the running proxy is untouched"):
+    # haproxy -c's own words reach the user (it was hidden by -q).
+    with pytest.raises(ProxyConfigError, match=r"does not validate, the running proxy is untouched: .*bogus-keyword"):
         expandcontract.switch("green", **kw)
     assert haproxy.config.read_text() == before
     assert sample(haproxy.url, 10) == {"blue": 10}
@@ -181,7 +186,7 @@ def test_failed_verification_puts_traffic_back(haproxy: Haproxy, colors: Any, tm
             server.shutdown()
             server.server_close()  # green's app is down: it never comes UP
     backend = HaproxyRuntimeBackend(str(haproxy.socket), "app", {"blue": "blue", "green": "green"}, ready_timeout=1.5)
-    with pytest.raises(SwitchError, match=r"did not come UP .*traffic was put back"):
+    with pytest.raises(SwitchError, match=r"green showed no passing health check within 1.5s.*nothing was moved$"):
         set_weights(backend, {"green": 100})
     assert backend.observe().live == "blue"
     assert sample(haproxy.url, 10) == {"blue": 10}
@@ -256,10 +261,10 @@ def test_smoke_check_must_pass_before_traffic_moves(haproxy: Haproxy, colors: An
 
     kw = _kw(tmp_path, _runtime(haproxy))
     events = len(expandcontract.history(**kw))
-    with pytest.raises(SwitchError, match=r"smoke check .* failed before any traffic moved"):
+    with pytest.raises(SwitchError, match=r"green's check .* failed before any traffic moved"):
         expandcontract.switch("green", check=f"http://127.0.0.1:{free_port()}/health", **kw)
     assert sample(haproxy.url, 10) == {"blue": 10}
-    assert len(expandcontract.history(**kw)) == events
+    assert [e.action for e in expandcontract.history(**kw)[events:]] == ["switch-attempt", "switch-refused"]
     outcome = expandcontract.switch("green", check=colors.url("green"), **kw)
     assert outcome.result is not None and outcome.result.after.live == "green"
 

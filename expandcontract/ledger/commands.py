@@ -14,6 +14,7 @@ from expandcontract.config import Settings, find_config, load_settings
 from expandcontract.db import connect, create_engine, resolve_url, safe_url
 from expandcontract.errors import (
     ConfigError,
+    ExpandContractError,
     LedgerMissingError,
     RetirementRefused,
     UnknownColorError,
@@ -199,13 +200,24 @@ def record_weights(
         return changed
 
 
-def retire(color: str, *, force: bool = False, reason: str | None = None, **kwargs: Any) -> ColorState:
+def retire(
+    color: str, *, force: bool = False, reason: str | None = None, wait: float | None = None, **kwargs: Any
+) -> ColorState:
     """Record that ``color`` is gone, after checking it: not live, no traffic weight, no
-    database sessions. ``force`` overrides the checks and needs a ``reason``; both are logged."""
+    database sessions, and the proxy sends it nothing. ``force`` overrides the checks and needs
+    a ``reason``; both are logged. Holds the environment's traffic lock, so no switch can send
+    the color traffic between the check and the record."""
+    from expandcontract.traffic.commands import traffic_lock
+
     _validate_color(color)
     if force and not (reason and reason.strip()):
         raise ConfigError("--force needs --reason '...': the override is recorded in the event log")
     target = resolve_target(**kwargs)
+    with traffic_lock(target, wait):
+        return _retire(target, color, force=force, reason=reason)
+
+
+def _retire(target: Target, color: str, *, force: bool, reason: str | None) -> ColorState:
     with open_ledger(target, create=True) as (conn, ledger), conn.begin():
         current = ledger.color(conn, target.environment, color, for_update=True)
         if current is None:
@@ -300,11 +312,15 @@ class Status:
     traffic: dict[str, object] | None = None
     #: Online schema changes copying or waiting for cut-over.
     online: list[dict[str, object]] = field(default_factory=list)
+    #: Where the ledger and the proxy disagree about who gets traffic.
+    traffic_mismatch: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
         if self.problems:
             return f"ERROR ({self.problems[0]})"
+        if self.traffic_mismatch:
+            return f"MISMATCH (ledger and proxy disagree: {'; '.join(self.traffic_mismatch)})"
         if not self.pending_contract:
             return "contract: nothing pending"
         closed = [d for d in self.pending_contract if not d.open]
@@ -322,6 +338,8 @@ class Status:
     def exit_code(self) -> int:
         if self.problems:
             return 2
+        if self.traffic_mismatch:
+            return 1
         return 1 if any(not d.open for d in self.pending_contract) else 0
 
     def to_dict(self) -> dict[str, object]:
@@ -338,6 +356,7 @@ class Status:
             "problems": self.problems,
             "traffic": self.traffic,
             "online": self.online,
+            "traffic_mismatch": self.traffic_mismatch,
             "verdict": self.verdict,
             "exit_code": self.exit_code,
         }
@@ -364,7 +383,7 @@ def status(**kwargs: Any) -> Status:
             result.problems.append(
                 f"drift: the database is at revision(s) {', '.join(unknown)}, unknown to this migration history"
             )
-        gate = Gate(conn, ledger, graph, target.environment)
+        gate = Gate(conn, ledger, graph, target.environment, target.settings)
         result.colors = [ColorStatus(c, gate.sessions(c.color)) for c in gate.colors]
         pending = graph.pending([h for h in result.database_heads if h not in unknown])
         result.pending_expand = [r for r in pending if not graph.is_contract(r)]
@@ -379,21 +398,36 @@ def status(**kwargs: Any) -> Status:
         for run in result.in_progress:
             what = f"failed part-way: {run.error.splitlines()[0]}" if run.error else "started and never finished"
             result.problems.append(f"revision {run.revision} is in progress ({what}); see `ec resolve --help`")
-    result.traffic = _observed_traffic(target)
+    result.traffic, observed = _observed_traffic(target)
+    if observed is not None:
+        result.traffic_mismatch = traffic_mismatch([c.state for c in result.colors], observed)
     return result
 
 
-def _observed_traffic(target: Target) -> dict[str, object] | None:
+def traffic_mismatch(colors: list[ColorState], observed: Any) -> list[str]:
+    """Colors whose recorded weight differs from what the proxy routes to them."""
+    recorded = {c.color: c for c in colors}
+    out = []
+    for name, shown in observed.colors.items():
+        row = recorded.get(name)
+        weight = row.weight if row else 0
+        if abs(weight - shown.weight) > 1:
+            what = f"{row.state}, " if row else "not deployed, "
+            out.append(f"{name} is {what}recorded at {weight}% but the proxy sends it {shown.weight}%")
+    return out
+
+
+def _observed_traffic(target: Target) -> tuple[dict[str, object] | None, Any]:
     from expandcontract.traffic.backends import build_backend
-    from expandcontract.traffic.base import SwitchError
 
     backend = build_backend(target.settings, target.environment)
     if backend is None:
-        return None
+        return None, None
     try:
-        return backend.observe().to_dict()
-    except SwitchError as error:
-        return {"backend": backend.name, "error": str(error)}
+        state = backend.observe()
+    except ExpandContractError as error:
+        return {"backend": backend.name, "error": str(error)}, None
+    return state.to_dict(), state
 
 
 def resolve(revision: str, *, reason: str, **kwargs: Any) -> int:

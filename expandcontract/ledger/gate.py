@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from expandcontract.config import LedgerSettings
+from expandcontract.config import LedgerSettings, Settings
 from expandcontract.ledger.sessions import SessionCount, count_sessions
 from expandcontract.ledger.store import ColorState, Ledger
 from expandcontract.migrations.graph import RevisionGraph
@@ -63,13 +63,41 @@ class GateDecision:
 class Gate:
     """Evaluates contract revisions against the ledger, counting sessions once per color."""
 
-    def __init__(self, conn: Any, ledger: Ledger, graph: RevisionGraph, environment: str) -> None:
+    def __init__(
+        self, conn: Any, ledger: Ledger, graph: RevisionGraph, environment: str, settings: Settings | None = None
+    ) -> None:
         self.conn = conn
         self.ledger = ledger
         self.graph = graph
         self.environment = environment
+        self.settings = settings
         self.colors: list[ColorState] = ledger.colors(conn, environment)
         self._sessions: dict[str, SessionCount] = {}
+        self._proxy: list[Blocker] | None = None
+
+    def proxy_blockers(self) -> list[Blocker]:
+        """Retired colors the proxy still sends traffic to (the ledger alone is not proof)."""
+        if self._proxy is None:
+            self._proxy = []
+            retired = [c for c in self.colors if c.state == "retired"]
+            if self.settings is not None and retired:
+                from expandcontract.traffic.backends import build_backend
+                from expandcontract.traffic.base import SwitchError
+
+                backend = build_backend(self.settings, self.environment)
+                if backend is not None:
+                    try:
+                        state = backend.observe()
+                    except SwitchError as error:
+                        self._proxy.append(Blocker("-", "-", f"the {backend.name} proxy cannot be observed: {error}"))
+                        return self._proxy
+                    for color in retired:
+                        if color.color in state.colors and state.carries_traffic(color.color):
+                            share = state.colors[color.color].weight
+                            self._proxy.append(
+                                Blocker(color.color, "retired", f"retired, but the proxy still sends it {share}%")
+                            )
+        return self._proxy
 
     def sessions(self, color: str) -> SessionCount:
         if color not in self._sessions:
@@ -102,6 +130,7 @@ class Gate:
                     f"{what}; finish it first (`ec online-cutover {run['table_name']}`)",
                 )
             )
+        blockers.extend(self.proxy_blockers())
         for color in self.colors:
             if color.state == "retired":
                 sessions = self.sessions(color.color)

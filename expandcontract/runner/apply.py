@@ -75,7 +75,7 @@ def _run(mode: str, *, echo: Echo | None, **kwargs: Any) -> RunReport:
                 conn.commit()
                 plan = project.graph.pending(heads)
                 if mode == "contract":
-                    gate = Gate(conn, ledger, project.graph, target.environment)
+                    gate = Gate(conn, ledger, project.graph, target.environment, target.settings)
                     report.gate = [gate.evaluate(r) for r in plan if project.graph.is_contract(r)]
                     conn.commit()
                     closed = [d for d in report.gate if not d.open]
@@ -113,7 +113,7 @@ def _apply_plan(
                 report.waiting[rev] = "contract revision: run `ec contract` after the old color is retired"
                 continue
             with connect(engine) as conn:
-                decision = Gate(conn, ledger, graph, target.environment).evaluate(rev)
+                decision = Gate(conn, ledger, graph, target.environment, target.settings).evaluate(rev)
             report.gate.append(decision)
             if not decision.open:
                 if mode == "contract":

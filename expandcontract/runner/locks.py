@@ -1,21 +1,28 @@
 """One ec run per database and environment at a time: a database advisory lock
-(``pg_advisory_lock`` / ``GET_LOCK``), or a lock file next to a SQLite database."""
+(``pg_advisory_lock`` / ``GET_LOCK``), or a lock file next to a SQLite database.
+
+Two locks exist per environment: the migration lock (``ec expand``/``contract``) and the
+traffic lock (``ec switch``/``canary``/``rollback``/``retire``), so a long backfill does not
+hold up a rollback, while two traffic changes never interleave their apply, verify and record."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from expandcontract.db import backend, connect
 from expandcontract.errors import ConcurrentRunError
 
+MIGRATION, TRAFFIC = "migration", "traffic"
 
-def lock_name(environment: str) -> str:
-    return f"expandcontract:{environment}"[:64]
+
+def lock_name(environment: str, kind: str = MIGRATION) -> str:
+    prefix = "expandcontract" if kind == MIGRATION else f"expandcontract-{kind}"
+    return f"{prefix}:{environment}"[:64]
 
 
 def _pg_key(name: str) -> int:
@@ -23,36 +30,53 @@ def _pg_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+def migration_lock(engine: Any, environment: str, timeout: float) -> contextlib.AbstractContextManager[None]:
+    """Hold the migration lock for the block; raise ConcurrentRunError after ``timeout`` seconds."""
+    return advisory_lock(engine, environment, timeout, kind=MIGRATION)
+
+
 @contextlib.contextmanager
-def migration_lock(engine: Any, environment: str, timeout: float) -> Iterator[None]:
-    """Hold the lock for the block; raise ConcurrentRunError after ``timeout`` seconds."""
+def advisory_lock(
+    engine: Any,
+    environment: str,
+    timeout: float,
+    *,
+    kind: str = MIGRATION,
+    on_wait: Callable[[], None] | None = None,
+) -> Iterator[None]:
+    """Hold ``kind``'s lock for the block. ``on_wait`` is called once if another run holds it
+    (so a CLI can say it is waiting); after ``timeout`` seconds, ConcurrentRunError."""
     from sqlalchemy import text
 
-    name = lock_name(environment)
-    kind = backend(engine)
-    if kind == "sqlite":
-        with _file_lock(engine, name, timeout):
+    name = lock_name(environment, kind)
+    waited = _Waiting(on_wait)
+    if backend(engine) == "sqlite":
+        with _file_lock(engine, environment, kind, timeout, waited):
             yield
         return
     # Autocommit: a waiter must hold no snapshot, or the holder's CREATE INDEX CONCURRENTLY
     # would wait for the waiter while the waiter waits for the holder.
     conn = connect(engine).execution_options(isolation_level="AUTOCOMMIT")
     try:
-        if kind == "postgresql":
+        if backend(engine) == "postgresql":
             key = _pg_key(name)
             deadline = time.monotonic() + timeout
             while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
                 if time.monotonic() >= deadline:
-                    raise ConcurrentRunError(environment, timeout)
-                time.sleep(0.2)
+                    raise ConcurrentRunError(environment, timeout, kind)
+                waited()
+                time.sleep(0.1)
             try:
                 yield
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
         else:
-            got = conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": int(max(timeout, 0))}).scalar()
+            got = conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": name}).scalar()
             if got != 1:
-                raise ConcurrentRunError(environment, timeout)
+                waited()
+                got = conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": int(max(timeout, 0))}).scalar()
+            if got != 1:
+                raise ConcurrentRunError(environment, timeout, kind)
             try:
                 yield
             finally:
@@ -61,15 +85,26 @@ def migration_lock(engine: Any, environment: str, timeout: float) -> Iterator[No
         conn.close()
 
 
+class _Waiting:
+    def __init__(self, callback: Callable[[], None] | None) -> None:
+        self.callback = callback
+
+    def __call__(self) -> None:
+        if self.callback is not None:
+            callback, self.callback = self.callback, None
+            callback()
+
+
 @contextlib.contextmanager
-def _file_lock(engine: Any, name: str, timeout: float) -> Iterator[None]:
+def _file_lock(engine: Any, environment: str, kind: str, timeout: float, waited: _Waiting) -> Iterator[None]:
     database = engine.url.database
     if not database or database == ":memory:":
         yield
         return
     import fcntl
 
-    path = Path(database).with_name(Path(database).name + ".ec-lock")
+    suffix = ".ec-lock" if kind == MIGRATION else f".ec-{kind}-lock"
+    path = Path(database).with_name(Path(database).name + suffix)
     with path.open("a") as handle:
         deadline = time.monotonic() + timeout
         while True:
@@ -78,8 +113,9 @@ def _file_lock(engine: Any, name: str, timeout: float) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise ConcurrentRunError(name.split(":", 1)[1], timeout) from None
-                time.sleep(0.2)
+                    raise ConcurrentRunError(environment, timeout, kind) from None
+                waited()
+                time.sleep(0.05)
         try:
             yield
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from expandcontract.config import Settings
+from expandcontract.config import Settings, parse_duration
 from expandcontract.errors import ConfigError
 from expandcontract.traffic.base import SwitchBackend
 
@@ -13,10 +13,21 @@ _KEYS = {
     "file": {"path", "colors"},
     "command": {"apply", "observe", "colors", "timeout"},
     "haproxy-runtime": {"socket", "backend-name", "servers", "state-file", "timeout", "ready-timeout"},
-    "haproxy-config": {"config", "backend-name", "servers", "haproxy", "pidfile", "reload-command", "socket"},
+    "haproxy-config": {
+        "config",
+        "backend-name",
+        "servers",
+        "haproxy",
+        "pidfile",
+        "reload-command",
+        "socket",
+        "timeout",
+        "ready-timeout",
+    },
     "nginx": {"upstream-file", "upstream", "servers", "nginx-conf", "nginx", "probe-url", "extra"},
 }
-_COMMON = {"backend", "verify-timeout", "check-url"}
+_COMMON = {"backend", "verify-timeout", "check-url", "allow-unchecked", "lock-wait"}
+_DURATIONS = ("verify-timeout", "timeout", "ready-timeout", "lock-wait")
 
 
 def backend_settings(settings: Settings, environment: str) -> dict[str, Any] | None:
@@ -30,7 +41,35 @@ def backend_settings(settings: Settings, environment: str) -> dict[str, Any] | N
     unknown = sorted(set(values) - _KEYS[kind] - _COMMON)
     if unknown:
         raise ConfigError(f"unknown key(s) for the {kind} backend in switch.{environment}: {', '.join(unknown)}")
+    for key in _DURATIONS:
+        if key in values:
+            try:
+                values[key] = parse_duration(values[key], f"switch.{environment}.{key}")
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+    if not isinstance(values.get("allow-unchecked", False), bool):
+        raise ConfigError(f"switch.{environment}.allow-unchecked must be true or false")
+    check_urls(values.get("check-url"), (), f"switch.{environment}.check-url")  # fail early on a bad shape
     return values
+
+
+def check_urls(spec: object, colors: tuple[str, ...], where: str) -> dict[str, str]:
+    """Per-color health URLs from ``"http://{color}.internal/health"`` or ``{blue = "...", ...}``.
+
+    A URL without ``{color}`` would check one color's health on behalf of every color (once
+    green dies, it would block the switch back to blue), so it is refused."""
+    if spec is None:
+        return {}
+    if isinstance(spec, str):
+        if "{color}" not in spec:
+            raise ConfigError(
+                f"{where} = {spec!r} names no color: use '{{color}}' in it "
+                "(e.g. 'http://{color}.internal:8080/health') or a table { blue = '...', green = '...' }"
+            )
+        return {c: spec.replace("{color}", c) for c in colors}
+    if isinstance(spec, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in spec.items()):
+        return {str(k): str(v) for k, v in spec.items()}
+    raise ConfigError(f"{where} must be a URL with '{{color}}' or a table of color = URL")
 
 
 def build_backend(settings: Settings, environment: str) -> SwitchBackend | None:
@@ -76,7 +115,7 @@ def build_backend(settings: Settings, environment: str) -> SwitchBackend | None:
             servers(),
             state_file=path("state-file") if "state-file" in values else None,
             timeout=float(values.get("timeout", 2.0)),
-            ready_timeout=float(values.get("ready-timeout", 5.0)),
+            ready_timeout=float(values.get("ready-timeout", 10.0)),
         )
     if kind == "haproxy-config":
         from expandcontract.traffic.haproxy import HaproxyConfigBackend
@@ -90,6 +129,8 @@ def build_backend(settings: Settings, environment: str) -> SwitchBackend | None:
             pidfile=path("pidfile") if "pidfile" in values else None,
             reload_command=[str(a) for a in reload_command] if isinstance(reload_command, list) else None,
             socket_address=path("socket") if "socket" in values else None,
+            timeout=float(values.get("timeout", 30.0)),
+            ready_timeout=float(values.get("ready-timeout", 10.0)),
         )
     from expandcontract.traffic.nginx import NginxUpstreamBackend
 

@@ -14,13 +14,36 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class SwitchError(ExpandContractError):
-    """The proxy refused a change, or did not show it in time; ``observed`` is what it reported."""
+    """The proxy refused a change, or did not show it in time; ``observed`` is what it reported.
+
+    ``moved`` is False when the proxy was seen routing as before (nothing to put back);
+    ``restored`` is True when traffic was put back and the proxy confirmed it, False when
+    putting it back failed too (the proxy state is then ``observed``), None when not tried."""
 
     exit_code = 1
 
-    def __init__(self, message: str, *, observed: TrafficState | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        observed: TrafficState | None = None,
+        moved: bool | None = None,
+        restored: bool | None = None,
+    ) -> None:
         self.observed = observed
+        self.moved = moved
+        self.restored = restored
         super().__init__(message)
+
+
+class ProxyConfigError(SwitchError):
+    """The proxy and ec's switch configuration disagree (an unknown server, a config that does
+    not validate): nothing was moved. A configuration error, so exit 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, observed: TrafficState | None = None) -> None:
+        super().__init__(message, observed=observed, moved=False)
 
 
 def check_name(value: str, what: str) -> str:
@@ -42,6 +65,8 @@ class ColorTraffic:
     weight: int
     #: ``ready`` (takes traffic when weighted), ``drain``, ``maint``/``down``, or ``unknown``.
     admin: str = "ready"
+    #: True: a health check passed (and is current); False: it fails or the server is down;
+    #: None: the backend cannot tell (no checks, in maintenance, or a check not yet run).
     healthy: bool | None = None
     #: Current sessions on the proxy (HAProxy ``scur``), when it can tell.
     sessions: int | None = None
@@ -85,12 +110,17 @@ class SwitchBackend(Protocol):
 
     def observe(self) -> TrafficState: ...
 
-    def apply(self, weights: Mapping[str, int]) -> None:
-        """Route ``weights`` (percent, summing to 100); enable colors gaining traffic before
-        draining the others."""
+    def apply(self, weights: Mapping[str, int], *, verified: frozenset[str] = frozenset()) -> None:
+        """Route ``weights`` (percent, summing to 100): bring colors gaining traffic up and
+        confirm a passing health check before they get weight, then take it from the others.
+        ``verified``: colors whose health the caller already checked (a check URL)."""
 
     def persist(self) -> None:
         """Make the current routing survive a restart or reload."""
+
+    def confirms_health(self, color: str) -> bool:
+        """Whether this backend itself confirms ``color`` is healthy before or while it gets
+        traffic (a proxy health check, a probe through the proxy)."""
 
 
 def run_command(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:

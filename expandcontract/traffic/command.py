@@ -51,8 +51,11 @@ class CommandBackend:
             raise SwitchError(f'{self.observe_cmd[0]} must print {{"weights": {{...}}}}, got: {out[:200]!r}') from None
         return TrafficState(self.name, colors)
 
-    def apply(self, weights: Mapping[str, int]) -> None:
+    def apply(self, weights: Mapping[str, int], *, verified: frozenset[str] = frozenset()) -> None:
         self._run(self.apply_cmd, json.dumps({"weights": dict(weights)}))
 
     def persist(self) -> None:
         return None  # the hook's job
+
+    def confirms_health(self, color: str) -> bool:
+        return True  # the load balancer behind the hook owns health (e.g. ALB target health)

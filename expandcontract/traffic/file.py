@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from expandcontract.fileio import write_text
 from expandcontract.traffic.base import ColorTraffic, SwitchError, TrafficState, check_name
 
 
@@ -20,10 +19,12 @@ class FileBackend:
         self.colors = tuple(check_name(c, "color") for c in colors)
 
     def _read(self) -> dict[str, Any]:
+        fresh = {"weights": {c: (100 if i == 0 else 0) for i, c in enumerate(self.colors)}, "generation": 0}
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            text = self.path.read_text(encoding="utf-8")
+            data = json.loads(text) if text.strip() else fresh
         except FileNotFoundError:
-            return {"weights": {c: (100 if i == 0 else 0) for i, c in enumerate(self.colors)}, "generation": 0}
+            return fresh
         except (OSError, ValueError) as error:
             raise SwitchError(f"cannot read {self.path}: {error}") from None
         return data if isinstance(data, dict) else {"weights": {}, "generation": 0}
@@ -38,18 +39,16 @@ class FileBackend:
             {"generation": data.get("generation", 0)},
         )
 
-    def apply(self, weights: Mapping[str, int]) -> None:
+    def apply(self, weights: Mapping[str, int], *, verified: frozenset[str] = frozenset()) -> None:
         data = self._read()
         document = {
             "weights": {c: int(weights.get(c, 0)) for c in self.colors},
             "generation": int(data.get("generation", 0)) + 1,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, self.path)
+        write_text(self.path, json.dumps(document, indent=2) + "\n")
 
     def persist(self) -> None:
         return None  # the file is the state
+
+    def confirms_health(self, color: str) -> bool:
+        return True  # not a proxy: whatever reads the file owns health

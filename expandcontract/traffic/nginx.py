@@ -7,17 +7,18 @@ confirmed by probing a URL that names the color, not by the exit code.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from expandcontract.errors import ConfigError
+from expandcontract.fileio import write_text
 from expandcontract.traffic.base import (
     ColorTraffic,
+    ProxyConfigError,
     SwitchError,
     TrafficState,
     check_address,
@@ -77,21 +78,24 @@ class NginxUpstreamBackend:
             self.name, {c: ColorTraffic(w, "ready" if w else "down") for c, w in shares.items()}, "configured"
         )
 
-    def apply(self, weights: Mapping[str, int]) -> None:
+    def confirms_health(self, color: str) -> bool:
+        return bool(self.probe_url)
+
+    def apply(self, weights: Mapping[str, int], *, verified: frozenset[str] = frozenset()) -> None:
         previous = self.upstream_file.read_text(encoding="utf-8") if self.upstream_file.exists() else None
         self._write(self.render(weights))
         test = self._exec([self.nginx, "-t", "-q", "-c", self.nginx_conf])
         if test.returncode != 0:
             self._restore(previous)
-            detail = (test.stderr or test.stdout).strip().splitlines()
-            raise SwitchError(
+            detail = [line for line in (test.stderr or test.stdout).strip().splitlines() if line.strip()]
+            raise ProxyConfigError(
                 "the new nginx configuration does not validate, the running nginx is untouched: "
                 + " | ".join(detail[-3:])
             )
         reload = self._exec([self.nginx, "-c", self.nginx_conf, "-s", "reload"])
         if reload.returncode != 0:
             self._restore(previous)
-            raise SwitchError(f"nginx reload failed: {(reload.stderr or reload.stdout).strip()[:300]}")
+            raise ProxyConfigError(f"nginx reload failed: {(reload.stderr or reload.stdout).strip()[:300]}")
 
     def confirm(self, weights: Mapping[str, int], timeout: float) -> None:
         """Probe until responses come only from colors that should get traffic."""
@@ -116,10 +120,7 @@ class NginxUpstreamBackend:
         return None  # the upstream file is the state
 
     def _write(self, text: str) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.upstream_file.parent, prefix=f".{self.upstream_file.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, self.upstream_file)
+        write_text(self.upstream_file, text)
 
     def _restore(self, previous: str | None) -> None:
         if previous is None:
@@ -133,7 +134,8 @@ class NginxUpstreamBackend:
 
 def _safe_directive(text: str) -> bool:
     if not re.fullmatch(r"[A-Za-z_]+( [A-Za-z0-9_.:=-]+)*;", text.strip()):
-        from expandcontract.errors import ConfigError
-
         raise ConfigError(f"invalid extra upstream directive {text!r}")
+    if text.split()[0] in ("server", "zone", "include"):
+        # A server ec does not manage would get traffic that no switch, check or retire sees.
+        raise ConfigError(f"extra upstream directive {text!r}: ec writes the server lines itself (servers = ...)")
     return True
