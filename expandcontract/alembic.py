@@ -9,7 +9,9 @@ In env.py (online mode)::
         ec.run_migrations(context)
 
 ``run_migrations`` refuses, before running anything, to start an upgrade that would apply a
-contract revision while the gate is closed; expand-only upgrades run as usual. The
+contract revision while the gate is closed; expand-only upgrades run as usual. It also refuses a
+downgrade that would revert revisions a color that is not retired needs (``-x
+ec-force-downgrade='why'`` overrides it, and the override is recorded). The
 ``on_version_apply`` hook in ``configure_kwargs`` checks again after each contract revision's
 ``upgrade()`` and before its commit, which rolls it back on PostgreSQL if the pre-check was
 bypassed. Inside a revision, :func:`require_retired` is the third guard.
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from expandcontract.config import Settings, find_config, load_settings
-from expandcontract.errors import GateClosed
+from expandcontract.errors import DowngradeRefused, GateClosed
 
 
 def configure_kwargs(**overrides: Any) -> dict[str, Any]:
@@ -61,12 +63,18 @@ def guard(context: Any = None, *, environment: str | None = None) -> None:
     environment_context = getattr(migration_context, "environment_context", None) or context
     opts = getattr(environment_context, "context_opts", None) or {}
     fn = opts.get("fn")
-    if fn is not None and getattr(fn, "__name__", "") != "upgrade":
-        return  # downgrade, stamp, ...: not a contract step
-    destination = opts.get("destination_rev") or "heads"
     conn = migration_context.connection
     script = context.script
     heads = migration_context.get_current_heads()
+    if fn is not None and getattr(fn, "__name__", "") == "downgrade":
+        # The same function alembic calls next: it returns the steps it will undo.
+        reverted = [step.revision.revision for step in fn(heads, migration_context)]
+        reason = context.get_x_argument(as_dictionary=True).get("ec-force-downgrade")
+        check_downgrade(conn, script, reverted, _settings(context), _environment(context, environment), reason)
+        return
+    if fn is not None and getattr(fn, "__name__", "") != "upgrade":
+        return  # stamp, ...: changes no schema
+    destination = opts.get("destination_rev") or "heads"
     steps = script._upgrade_revs(destination, heads)
     pending = [step.revision.revision for step in steps]
     _check(conn, script, pending, _settings(context), _environment(context, environment))
@@ -130,6 +138,54 @@ def _check(
     closed = [d for d in (gate.evaluate(r) for r in contract) if not d.open]
     if closed:
         raise GateClosed(closed)
+
+
+def needed_revisions(graph: Any, expects: tuple[str, ...]) -> set[str]:
+    """The revisions whose schema a color built for ``expects`` needs: everything up to what it
+    expects, less contract revisions (those remove what it no longer uses)."""
+    needed: set[str] = set()
+    for ref in expects:
+        resolved = graph.resolve(ref)
+        if resolved:
+            needed |= {r for r in graph.ancestors_or_self(resolved) if not graph.is_contract(r)}
+    return needed
+
+
+def check_downgrade(
+    conn: Any, script: Any, reverted: list[str], settings: Settings, environment: str, reason: str | None = None
+) -> None:
+    """Refuse a downgrade that would undo revisions a color that is not retired needs (it
+    would drop what live code uses); with ``reason`` it runs, and the override is recorded."""
+    from expandcontract.ledger.store import Ledger
+    from expandcontract.migrations.graph import RevisionGraph
+
+    ledger = Ledger(settings.ledger)
+    if not reverted or not ledger.exists(conn):
+        return
+    graph = RevisionGraph.from_script_directory(script)
+    blockers = []
+    for color in ledger.colors(conn, environment):
+        if color.state == "retired":
+            continue
+        lost = [r for r in reverted if r in needed_revisions(graph, color.expects)]
+        if lost:
+            blockers.append(
+                f"{color.color} ({color.state}, version {color.version or '?'}) expects "
+                f"{' '.join(color.expects)}, and the downgrade would revert {', '.join(lost)}"
+            )
+    if not blockers:
+        return
+    if not (reason and reason.strip()):
+        raise DowngradeRefused(reverted, blockers)
+    # Recorded on a connection of its own: the downgrade's transaction may yet roll back.
+    with conn.engine.connect() as own, own.begin():
+        ledger.log(
+            own,
+            environment,
+            "downgrade-forced",
+            reason=reason,
+            details={"reverted": reverted, "overridden": blockers},
+        )
 
 
 def _settings(context: Any) -> Settings:

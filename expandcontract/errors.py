@@ -113,6 +113,22 @@ class GateClosed(ExpandContractError):
         super().__init__("contract gate is closed:\n" + "\n".join(f"  {line}" for line in lines))
 
 
+class DowngradeRefused(ExpandContractError):
+    """A downgrade would revert revisions that a color still running (not retired) needs:
+    ``reverted`` are the revisions it would undo, ``blockers`` one line per such color."""
+
+    exit_code = 1
+
+    def __init__(self, reverted: Sequence[str], blockers: Sequence[str]) -> None:
+        self.reverted = list(reverted)
+        self.blockers = list(blockers)
+        super().__init__(
+            "downgrade refused: "
+            + "; ".join(self.blockers)
+            + ". Retire the color first, or force it with -x ec-force-downgrade='why' (recorded)"
+        )
+
+
 class ConcurrentRunError(ExpandContractError):
     """Another ec process holds the migration lock for this database and environment."""
 

@@ -23,6 +23,7 @@ from expandcontract.config import Settings, settings_from_mapping
 from expandcontract.errors import (
     ConcurrentRunError,
     ConfigError,
+    DowngradeRefused,
     GateClosed,
     LedgerMissingError,
     MigrationFailed,
@@ -208,6 +209,59 @@ def test_env_py_guard_blocks_plain_alembic_upgrade(
     expandcontract.retire("blue", **kw)
     _alembic_upgrade(project, backend, "head", monkeypatch)
     assert _db_heads(backend) == ["0005"]
+
+
+def _alembic_downgrade(project: Path, url: str, target: str, monkeypatch: pytest.MonkeyPatch, *x_args: str) -> None:
+    import argparse
+
+    from alembic import command
+    from alembic.config import Config
+
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("EC_DATABASE_URL", url)
+    config = Config(str(project / "alembic.ini"))
+    config.cmd_opts = argparse.Namespace(x=list(x_args))
+    command.downgrade(config, target)
+
+
+def test_downgrade_below_what_a_live_color_needs_is_refused(
+    backend: str, blue_user: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Measured: `alembic downgrade 0001` with green live (expects 0005) dropped users.full_name
+    and a table with no refusal, and `ec status` said nothing."""
+    project = _copy_example("rename-column", tmp_path)
+    kw: dict[str, Any] = {"url": backend, "project": project, "settings": _settings(blue_user)}
+    expandcontract.deploy("blue", version="v1", expects=["0001"], **kw)
+    expandcontract.switch("blue", **kw)
+    _alembic_upgrade(project, backend, "0004", monkeypatch)
+    expandcontract.deploy("green", version="v2", **kw)
+    expandcontract.switch("green", **kw)
+    assert expandcontract.status(**kw).problems == []
+
+    refused = r"green \(live, version v2\) expects 0005, and the downgrade would revert 0004, 0003, 0002"
+    with pytest.raises(DowngradeRefused, match=refused) as error:
+        _alembic_downgrade(project, backend, "0001", monkeypatch)
+    assert error.value.exit_code == 1 and error.value.reverted == ["0004", "0003", "0002"]
+    assert _db_heads(backend) == ["0004"] and "full_name" in _columns(backend, "users")
+    with pytest.raises(DowngradeRefused, match=r"would revert 0004\. Retire"):
+        _alembic_downgrade(project, backend, "0003", monkeypatch, "ec-force-downgrade=")  # empty: no reason
+    assert _db_heads(backend) == ["0004"]
+
+    # Forced with a reason: it runs, and the override is recorded.
+    _alembic_downgrade(project, backend, "0001", monkeypatch, "ec-force-downgrade=restore drill")
+    assert _db_heads(backend) == ["0001"] and "full_name" not in _columns(backend, "users")
+    event = expandcontract.history(**kw)[-1]
+    assert (event.action, event.reason, event.details["reverted"]) == (
+        "downgrade-forced",
+        "restore drill",
+        ["0004", "0003", "0002"],
+    )
+    status = expandcontract.status(**kw)
+    assert status.problems == [
+        "green is live and needs revision(s) 0002, 0003, 0004, which the database does not have: "
+        "it runs on an older schema than it was built for"
+    ]
+    assert status.exit_code == 2
 
 
 def test_in_script_guard_stops_a_contract_revision(

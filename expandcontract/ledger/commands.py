@@ -398,10 +398,29 @@ def status(**kwargs: Any) -> Status:
         for run in result.in_progress:
             what = f"failed part-way: {run.error.splitlines()[0]}" if run.error else "started and never finished"
             result.problems.append(f"revision {run.revision} is in progress ({what}); see `ec resolve --help`")
+        result.problems += _schema_behind(graph, gate.colors, graph.applied(result.database_heads))
     result.traffic, observed = _observed_traffic(target)
     if observed is not None:
         result.traffic_mismatch = traffic_mismatch([c.state for c in result.colors], observed)
     return result
+
+
+def _schema_behind(graph: RevisionGraph, colors: list[ColorState], applied: set[str]) -> list[str]:
+    """Live or draining colors running on a schema older than they need (a downgrade, or a
+    color switched to before its expand revisions ran)."""
+    from expandcontract.alembic import needed_revisions
+
+    out = []
+    for color in colors:
+        if color.state not in ("live", "draining"):
+            continue
+        missing = [r for r in graph.order if r in needed_revisions(graph, color.expects) and r not in applied]
+        if missing:
+            out.append(
+                f"{color.color} is {color.state} and needs revision(s) {', '.join(missing)}, "
+                "which the database does not have: it runs on an older schema than it was built for"
+            )
+    return out
 
 
 def traffic_mismatch(colors: list[ColorState], observed: Any) -> list[str]:
