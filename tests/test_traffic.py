@@ -29,9 +29,12 @@ def _project(tmp_path: Path) -> Path:
     return versions
 
 
-def _kw(tmp_path: Path, switch: dict[str, Any]) -> dict[str, Any]:
+def _kw(tmp_path: Path, switch: dict[str, Any], *, url: str | None = None) -> dict[str, Any]:
+    """Ledger keywords for a blue (live) / green (deployed) environment switched by ``switch``."""
+    versions = tmp_path / "proj" / "versions"
+    project = versions if versions.exists() else _project(tmp_path)
     settings: Settings = settings_from_mapping({"switch": {"default": switch}})
-    kw = {"url": f"sqlite:///{tmp_path / 'ledger.db'}", "project": _project(tmp_path), "settings": settings}
+    kw = {"url": url or f"sqlite:///{tmp_path / 'ledger.db'}", "project": project, "settings": settings}
     expandcontract.deploy("blue", version="v1", **kw)
     expandcontract.deploy("green", version="v2", **kw)
     record_weights(resolve_target(**kw), {"blue": 100}, action="switch")

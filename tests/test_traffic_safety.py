@@ -17,24 +17,13 @@ import pytest
 import expandcontract
 from expandcontract.config import settings_from_mapping
 from expandcontract.errors import ConcurrentRunError, ConfigError, ExpandContractError
-from expandcontract.ledger.commands import record_weights, resolve_target
+from expandcontract.ledger.commands import resolve_target
 from expandcontract.traffic.base import ProxyConfigError, SwitchError
 from expandcontract.traffic.commands import traffic_lock
 from expandcontract.traffic.haproxy import HaproxyConfigBackend, HaproxyRuntimeBackend, parse_health
 from tests.helpers import write_revision
 from tests.proxies import ColorServers, Haproxy, Load, Nginx, sample
-
-
-def _kw(tmp_path: Path, switch: dict[str, Any], *, url: str | None = None) -> dict[str, Any]:
-    versions = tmp_path / "proj" / "versions"
-    if not versions.exists():
-        write_revision(versions, "r1", "pass")
-    settings = settings_from_mapping({"switch": {"default": switch}})
-    kw = {"url": url or f"sqlite:///{tmp_path / 'ledger.db'}", "project": versions, "settings": settings}
-    expandcontract.deploy("blue", version="v1", **kw)
-    expandcontract.deploy("green", version="v2", **kw)
-    record_weights(resolve_target(**kw), {"blue": 100}, action="switch")
-    return kw
+from tests.test_traffic import _kw
 
 
 def _runtime(proxy: Haproxy, **extra: Any) -> dict[str, Any]:
@@ -493,11 +482,15 @@ def test_a_second_traffic_change_waits_or_refuses(tmp_path: Path, caplog: pytest
 
 
 def test_status_and_the_gate_see_a_ledger_proxy_mismatch(haproxy: Haproxy, tmp_path: Path) -> None:
-    write_revision(tmp_path / "proj" / "versions", "r1", "pass")
+    write_revision(tmp_path / "proj" / "versions", "r0", "pass")
+    write_revision(tmp_path / "proj" / "versions", "r1", "pass", down="r0")
     write_revision(tmp_path / "proj" / "versions", "r2", "pass", down="r1", extra='phase = "contract"\n')
     kw = _kw(tmp_path, _runtime(haproxy))
+    expandcontract.deploy("blue", version="v1", expects=["r0"], **kw)  # built before r1's expand
+    assert expandcontract.expand(**kw).applied == ["r0", "r1"]  # r2 waits for blue
     expandcontract.switch("green", **kw)
     expandcontract.retire("blue", **kw)
+    assert expandcontract.status(**kw).exit_code == 0
     # Someone moves traffic by hand, behind ec's back.
     HaproxyRuntimeBackend(str(haproxy.socket), "app", {"blue": "blue", "green": "green"})._run(
         ["set server app/blue state ready", "set weight app/blue 100", "set server app/green state drain"]
