@@ -19,6 +19,7 @@ from expandcontract.errors import ExpandContractError
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 FORMATS = ("text", "json", "github", "sarif")
 
 
@@ -86,16 +87,17 @@ def _handle_errors(fn: F) -> F:
         except ExpandContractError as error:
             click.echo(f"ec: error: {error}", err=True)
             sys.exit(error.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`ec history | head -1`): quietly, with the status a process
+            # killed by SIGPIPE has (what `git log | head` gives), so nobody mistakes it for findings.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
         except OSError as error:
             # Unreadable files or directories are the user's to fix, not a bug.
             where = f"{error.filename}: " if error.filename else ""
             click.echo(f"ec: error: {where}{error.strerror or error}", err=True)
             sys.exit(EXIT_USAGE)
-        except BrokenPipeError:
-            # The reader went away (`ec rules | head`): not an error worth a traceback.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            sys.exit(EXIT_FINDINGS)
         except (click.ClickException, click.exceptions.Exit, KeyboardInterrupt, SystemExit):
             raise
         except Exception:  # noqa: BLE001

@@ -154,3 +154,20 @@ def test_console_script_runs_and_is_fast_to_start() -> None:
         check=True,
     )
     assert probe.stdout.strip() == "[]"  # heavy modules load lazily
+
+
+def test_a_closed_pipe_exits_quietly_not_as_an_error() -> None:
+    """Measured: `ec history | head -1` printed "ec: error: Broken pipe" and exited 2."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "expandcontract.cli", "rules"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before ec writes anything
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141
+    assert stderr == ""
