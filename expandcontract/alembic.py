@@ -140,17 +140,6 @@ def _check(
         raise GateClosed(closed)
 
 
-def needed_revisions(graph: Any, expects: tuple[str, ...]) -> set[str]:
-    """The revisions whose schema a color built for ``expects`` needs: everything up to what it
-    expects, less contract revisions (those remove what it no longer uses)."""
-    needed: set[str] = set()
-    for ref in expects:
-        resolved = graph.resolve(ref)
-        if resolved:
-            needed |= {r for r in graph.ancestors_or_self(resolved) if not graph.is_contract(r)}
-    return needed
-
-
 def check_downgrade(
     conn: Any, script: Any, reverted: list[str], settings: Settings, environment: str, reason: str | None = None
 ) -> None:
@@ -167,7 +156,8 @@ def check_downgrade(
     for color in ledger.colors(conn, environment):
         if color.state == "retired":
             continue
-        lost = [r for r in reverted if r in needed_revisions(graph, color.expects)]
+        needed = graph.needed(color.expects)
+        lost = [r for r in reverted if r in needed]
         if lost:
             blockers.append(
                 f"{color.color} ({color.state}, version {color.version or '?'}) expects "

@@ -14,7 +14,6 @@ from expandcontract.config import Settings, find_config, load_settings
 from expandcontract.db import connect, create_engine, resolve_url, safe_url
 from expandcontract.errors import (
     ConfigError,
-    ExpandContractError,
     LedgerMissingError,
     RetirementRefused,
     UnknownColorError,
@@ -136,13 +135,15 @@ def switch(color: str, *, reason: str | None = None, **kwargs: Any) -> list[Colo
     return record_weights(resolve_target(**kwargs), {color: 100}, action="switch", reason=reason)
 
 
-def check_weights(target: Target, weights: dict[str, int]) -> None:
+def check_weights(target: Target, weights: dict[str, int]) -> list[ColorState]:
     """Refuse, before any traffic moves, weights the ledger cannot record: a color that was
-    never deployed, or a retired one, may not receive traffic."""
+    never deployed, or a retired one, may not receive traffic. Returns the recorded colors."""
     for name in weights:
         _validate_color(name)
     with open_ledger(target, create=True) as (conn, ledger):
-        _check_against(ledger.colors(conn, target.environment), weights, target.environment)
+        colors = ledger.colors(conn, target.environment)
+    _check_against(colors, weights, target.environment)
+    return colors
 
 
 def _check_against(colors: list[ColorState], weights: dict[str, int], environment: str) -> None:
@@ -240,15 +241,12 @@ def _retire(target: Target, color: str, *, force: bool, reason: str | None) -> C
 
 def _proxy_traffic(target: Target, color: str) -> str | None:
     """The traffic backend's own word, whatever the ledger says."""
-    from expandcontract.traffic.backends import build_backend
-    from expandcontract.traffic.base import SwitchError
+    from expandcontract.traffic.backends import observe_backend
 
-    backend = build_backend(target.settings, target.environment)
+    backend, state, error = observe_backend(target.settings, target.environment)
     if backend is None or color not in backend.colors:
         return None
-    try:
-        state = backend.observe()
-    except SwitchError as error:
+    if state is None:
         return f"the {backend.name} traffic backend cannot be observed ({error})"
     if state.carries_traffic(color):
         return f"the {backend.name} proxy still sends it {state.colors[color].weight}% of new requests"
@@ -408,13 +406,12 @@ def status(**kwargs: Any) -> Status:
 def _schema_behind(graph: RevisionGraph, colors: list[ColorState], applied: set[str]) -> list[str]:
     """Live or draining colors running on a schema older than they need (a downgrade, or a
     color switched to before its expand revisions ran)."""
-    from expandcontract.alembic import needed_revisions
-
     out = []
     for color in colors:
         if color.state not in ("live", "draining"):
             continue
-        missing = [r for r in graph.order if r in needed_revisions(graph, color.expects) and r not in applied]
+        needed = graph.needed(color.expects)
+        missing = [r for r in graph.order if r in needed and r not in applied]
         if missing:
             out.append(
                 f"{color.color} is {color.state} and needs revision(s) {', '.join(missing)}, "
@@ -437,15 +434,13 @@ def traffic_mismatch(colors: list[ColorState], observed: Any) -> list[str]:
 
 
 def _observed_traffic(target: Target) -> tuple[dict[str, object] | None, Any]:
-    from expandcontract.traffic.backends import build_backend
+    from expandcontract.traffic.backends import observe_backend
 
-    backend = build_backend(target.settings, target.environment)
+    backend, state, error = observe_backend(target.settings, target.environment)
     if backend is None:
         return None, None
-    try:
-        state = backend.observe()
-    except ExpandContractError as error:
-        return {"backend": backend.name, "error": str(error)}, None
+    if state is None:
+        return {"backend": backend.name, "error": error}, None
     return state.to_dict(), state
 
 

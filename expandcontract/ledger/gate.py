@@ -81,16 +81,12 @@ class Gate:
             self._proxy = []
             retired = [c for c in self.colors if c.state == "retired"]
             if self.settings is not None and retired:
-                from expandcontract.traffic.backends import build_backend
-                from expandcontract.traffic.base import SwitchError
+                from expandcontract.traffic.backends import observe_backend
 
-                backend = build_backend(self.settings, self.environment)
-                if backend is not None:
-                    try:
-                        state = backend.observe()
-                    except SwitchError as error:
-                        self._proxy.append(Blocker("-", "-", f"the {backend.name} proxy cannot be observed: {error}"))
-                        return self._proxy
+                backend, state, error = observe_backend(self.settings, self.environment)
+                if backend is not None and state is None:
+                    self._proxy.append(Blocker("-", "-", f"the {backend.name} proxy cannot be observed: {error}"))
+                elif state is not None:
                     for color in retired:
                         if color.color in state.colors and state.carries_traffic(color.color):
                             share = state.colors[color.color].weight

@@ -77,6 +77,16 @@ class RevisionGraph:
         """``rev`` includes ``target``: the schema at ``rev`` has everything ``target`` did."""
         return target in self.ancestors_or_self(rev)
 
+    def needed(self, expects: Iterable[str]) -> set[str]:
+        """The revisions whose schema code built for ``expects`` needs: everything up to what it
+        expects, less contract revisions (those remove what it no longer uses)."""
+        out: set[str] = set()
+        for ref in expects:
+            resolved = self.resolve(ref)
+            if resolved:
+                out |= {r for r in self.ancestors_or_self(resolved) if not self.is_contract(r)}
+        return out
+
     def phase(self, rev: str) -> str | None:
         return self.revisions[rev].declared_phase
 

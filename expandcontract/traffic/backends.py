@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from expandcontract.config import Settings, parse_duration
-from expandcontract.errors import ConfigError
-from expandcontract.traffic.base import SwitchBackend
+from expandcontract.errors import ConfigError, ExpandContractError
+from expandcontract.traffic.base import SwitchBackend, TrafficState
 
 _KEYS = {
     "file": {"path", "colors"},
@@ -143,3 +143,17 @@ def build_backend(settings: Settings, environment: str) -> SwitchBackend | None:
         probe_url=values.get("probe-url"),
         extra=list(values.get("extra", [])),
     )
+
+
+def observe_backend(
+    settings: Settings, environment: str
+) -> tuple[SwitchBackend | None, TrafficState | None, str | None]:
+    """``(backend, what it shows, why it could not be read)``; the backend is None when ec does
+    not manage traffic for ``environment``."""
+    backend = build_backend(settings, environment)
+    if backend is None:
+        return None, None, None
+    try:
+        return backend, backend.observe(), None
+    except ExpandContractError as error:
+        return backend, None, str(error)

@@ -103,11 +103,11 @@ def _move(
         return SwitchOutcome(
             record_weights(target, weights, action=action, reason=reason, details={"backend": None}), None
         )
-    check_weights(target, weights)  # before the proxy is touched
+    colors = check_weights(target, weights)  # before the proxy is touched
+    recorded = {c.color: c.weight for c in colors if c.weight > 0}
     options = _options(target)
     targets = gaining or [c for c, w in weights.items() if w > 0]
     checks = _checks(target, backend, targets, check)
-    recorded = _recorded_weights(target)
     _log(target, f"{action}-attempt", reason, {"backend": backend.name, "desired": weights})
     try:
         result = set_weights(
@@ -157,11 +157,6 @@ def _fmt(weights: dict[str, int]) -> str:
 def _log(target: Target, action: str, reason: str | None, details: dict[str, Any]) -> None:
     with open_ledger(target, create=True) as (conn, ledger), conn.begin():
         ledger.log(conn, target.environment, action, reason=reason, details=details)
-
-
-def _recorded_weights(target: Target) -> dict[str, int]:
-    with open_ledger(target, create=True) as (conn, ledger):
-        return {c.color: c.weight for c in ledger.colors(conn, target.environment) if c.weight > 0}
 
 
 def switch(
