@@ -108,7 +108,7 @@ def test_argv_keeps_credentials_off_the_command_line(tmp_path: Path) -> None:
     info = ConnectionInfo("db.internal", 3307, "migrator", "s3cret", "app")
     run_dir = RunDir("ec-test-")
     try:
-        conf = run_dir.client_config(info)
+        conf, _env = run_dir.ghost_config(info)
         run = ghost.GhostRun("events", run_dir)
         argv = ghost.build_argv(
             ghost.GhostBinary("/opt/gh-ost"),
@@ -155,7 +155,7 @@ def _ghost_run(
 ) -> tuple[int, str | None, ghost.GhostRun]:
     info = ConnectionInfo.from_url(url)
     run_dir = RunDir("ec-test-")
-    run_dir.client_config(info)
+    run_dir.ghost_config(info)
     run = ghost.GhostRun(table, run_dir)
     argv = ghost.build_argv(
         ghost.GhostBinary(fake),
@@ -540,8 +540,18 @@ def test_offline_rendering_writes_a_marker(tmp_path: Path) -> None:
     assert report.revisions[0].phase == "empty"
 
 
-@pytest.mark.skipif(not os.environ.get("EC_GHOST_BIN"), reason="set EC_GHOST_BIN to a gh-ost binary to run")
-def test_real_ghost_end_to_end(mysql: str) -> None:
+@pytest.fixture
+def binlog_mysql(private_mariadb_url: URL) -> str:
+    """A private mariadbd with ROW binary logging: what a real gh-ost needs."""
+    return private_mariadb_url.render_as_string(hide_password=False)
+
+
+real_ghost = pytest.mark.skipif(not os.environ.get("EC_GHOST_BIN"), reason="set EC_GHOST_BIN to a gh-ost binary to run")
+
+
+@real_ghost
+def test_real_ghost_end_to_end(binlog_mysql: str) -> None:
+    mysql = binlog_mysql
     _table(mysql, rows=20_000)
     result = alter(
         "items",
@@ -591,7 +601,7 @@ def test_sigterm_makes_ghost_panic_and_is_reported(mysql: str, fake_ghost: str, 
         "from expandcontract.online.rundir import ConnectionInfo, RunDir\n"
         f"info = ConnectionInfo.from_url({mysql!r})\n"
         "run_dir = RunDir('ec-test-')\n"
-        "run_dir.client_config(info)\n"
+        "run_dir.ghost_config(info)\n"
         "run = ghost.GhostRun('items', run_dir)\n"
         f"argv = ghost.build_argv(ghost.GhostBinary({fake_ghost!r}), info, run, 'ADD COLUMN c INT', execute=True,\n"
         "                         postpone=True, keep_old_table=True, extra=[])\n"

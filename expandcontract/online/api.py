@@ -444,7 +444,7 @@ def _ghost(
         raise OnlineRefused(table, [f"this gh-ost build ({binary.version}) has no flag(s) {', '.join(missing)}"])
     run_dir = RunDir("ec-ghost-")
     try:
-        run_dir.client_config(info)
+        run_dir.ghost_config(info)
         # A noop run first: gh-ost validates everything and cleans up after itself.
         noop = ghost.GhostRun(table, run_dir)
         code, reason = ghost.run_ghost(

@@ -1,6 +1,7 @@
 """Driving gh-ost: its documented command line, stdout progress and one-line socket protocol.
 
-Every run gets a private directory for the credentials file (0600, via ``--conf``), the
+Every run gets a private directory for the credentials file (0600, via ``--conf``, naming
+``${EC_GHOST_USER}``/``${EC_GHOST_PASSWORD}``, which gh-ost expands from its environment), the
 serve socket and the postpone, panic, throttle and throttle-additional flag files (the
 default ``/tmp/gh-ost.throttle`` is shared by every gh-ost on the host). A noop run (no
 ``--execute``) validates everything first. Cut-over is released by removing the postpone
@@ -145,7 +146,7 @@ def build_argv(
     replica_server_id: int | None = None,
     supported: Callable[[str], bool] | None = None,
 ) -> list[str]:
-    conf = run.run_dir.file("client.cnf")
+    conf = run.run_dir.file("ghost.cnf")
     argv = [
         binary.path,
         f"--host={info.host}",
@@ -201,7 +202,7 @@ def run_ghost(
     if run.postpone_flag.name in " ".join(argv):
         run.postpone_flag.touch()
     with interrupts_as_exception():
-        run.process = ToolProcess(argv, on_stdout=stdout)
+        run.process = ToolProcess(argv, on_stdout=stdout, env={**os.environ, **run.run_dir.env})
         try:
             code = run.process.wait()
         except Interrupted:

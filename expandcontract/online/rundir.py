@@ -37,6 +37,8 @@ class RunDir:
     def __init__(self, prefix: str) -> None:
         self.path = Path(tempfile.mkdtemp(prefix=prefix))
         os.chmod(self.path, 0o700)
+        #: Extra environment for the tool (gh-ost's credentials; see ghost_config).
+        self.env: dict[str, str] = {}
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -49,10 +51,23 @@ class RunDir:
         return path
 
     def client_config(self, info: ConnectionInfo) -> Path:
-        lines = ["[client]", f"user={_ini(info.user)}"]
+        """A MySQL option file (pt-osc's ``F=``): values quoted, ``\\`` and ``"`` escaped, so a
+        ``#``, ``;``, quote or trailing backslash in a password survives."""
+        lines = ["[client]", f"user={_quoted(info.user)}"]
         if info.password is not None:
-            lines.append(f"password={_ini(info.password)}")
+            lines.append(f"password={_quoted(info.password)}")
         return self.write_private("client.cnf", "\n".join(lines) + "\n")
+
+    def ghost_config(self, info: ConnectionInfo) -> tuple[Path, dict[str, str]]:
+        """gh-ost's ``--conf`` and the environment to run it with. gh-ost reads the file with
+        go-ini, which cuts a value at ``#`` or ``;`` and joins a line ending in ``\\``; it also
+        expands ``${NAME}`` from its environment, so the credentials travel that way, never
+        through the parser (and never on the command line)."""
+        _check(info.user)
+        _check(info.password or "")
+        conf = self.write_private("ghost.cnf", "[client]\nuser=${EC_GHOST_USER}\npassword=${EC_GHOST_PASSWORD}\n")
+        self.env = {"EC_GHOST_USER": info.user, "EC_GHOST_PASSWORD": info.password or ""}
+        return conf, dict(self.env)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -62,9 +77,13 @@ class RunDir:
         return stat.S_IMODE(path.stat().st_mode)
 
 
-def _ini(value: str) -> str:
+def _check(value: str) -> str:
     if "\n" in value or "\r" in value:
         from expandcontract.errors import ConfigError
 
         raise ConfigError("database user and password must not contain line breaks")
     return value
+
+
+def _quoted(value: str) -> str:
+    return '"' + _check(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
