@@ -709,6 +709,14 @@ def revision_command(phase: str | None, message: str, rev_id: str | None, projec
 @click.option("--dry-run", is_flag=True, help="Validate only (gh-ost noop / pt-osc --dry-run); change nothing.")
 @click.option("--postpone", is_flag=True, help="gh-ost: copy, then wait for `ec online-cutover TABLE`.")
 @click.option("--drop-old-table", is_flag=True, help="Drop the old table after success (default: keep it).")
+@click.option(
+    "--tool-arg",
+    "tool_args",
+    multiple=True,
+    metavar="FLAG",
+    help="Pass a flag to the tool, e.g. --tool-arg=--max-load=Threads_running=25 (repeatable; checked "
+    "against the gh-ost build first; config: online.ghost-args / online.ptosc-args).",
+)
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_db_options
 @_handle_errors
@@ -719,6 +727,7 @@ def online_alter_command(
     dry_run: bool,
     postpone: bool,
     drop_old_table: bool,
+    tool_args: tuple[str, ...],
     fmt: str,
     url: str | None,
     environment: str | None,
@@ -760,6 +769,7 @@ def online_alter_command(
         settings=target.settings,
         on_progress=progress,
         keep_old_table=not drop_old_table,
+        extra_args=list(tool_args),
     )
     if tty:
         click.echo("", err=True)

@@ -66,6 +66,20 @@ class RunnerSettings:
 
 
 @dataclass(frozen=True)
+class OnlineSettings:
+    """``[tool.expandcontract.online]``: the online schema-change tools."""
+
+    #: gh-ost / pt-online-schema-change binaries (default: EC_GHOST_BIN, then PATH).
+    ghost_bin: str | None = None
+    ptosc_bin: str | None = None
+    #: Extra flags for every run, e.g. ``["--max-load=Threads_running=25"]``.
+    ghost_args: tuple[str, ...] = ()
+    ptosc_args: tuple[str, ...] = ()
+    #: gh-ost's --cut-over-lock-timeout-seconds (it holds the lock up to twice this).
+    cut_over_lock_timeout: int = 1
+
+
+@dataclass(frozen=True)
 class Settings:
     dialect: DialectName = "postgresql"
     #: Server version per dialect (``[tool.expandcontract.versions]``).
@@ -89,6 +103,7 @@ class Settings:
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     #: Traffic backend per environment (``[tool.expandcontract.switch.<environment>]``).
     switch: dict[str, dict[str, Any]] = field(default_factory=dict)
+    online: OnlineSettings = field(default_factory=OnlineSettings)
     #: Where the settings came from (None: built-in defaults).
     path: Path | None = None
 
@@ -113,7 +128,9 @@ _KEYS = {
     "ledger",
     "runner",
     "switch",
+    "online",
 }
+_ONLINE_KEYS = {"ghost-bin", "ptosc-bin", "ghost-args", "ptosc-args", "cut-over-lock-timeout"}
 _LEDGER_KEYS = {"table-prefix", "schema", "session-tag", "session-users"}
 _RUNNER_KEYS = {
     "lock-timeout",
@@ -218,6 +235,8 @@ def settings_from_mapping(table: dict[str, Any], *, path: Path | None = None) ->
         changes["ledger"] = _ledger(values["ledger"], path)
     if "runner" in values:
         changes["runner"] = _runner(values["runner"], path)
+    if "online" in values:
+        changes["online"] = _online(values["online"], path)
     if "switch" in values:
         switch = values["switch"]
         if not isinstance(switch, dict) or not all(isinstance(v, dict) for v in switch.values()):
@@ -271,6 +290,31 @@ def _ledger(value: object, path: Path | None) -> LedgerSettings:
             raise ConfigError("ledger.session-users must map colors to database user names", path=path)
         changes["session_users"] = {str(k): v for k, v in users.items()}
     return replace(ledger, **changes)
+
+
+def _online(value: object, path: Path | None) -> OnlineSettings:
+    values = _subtable(value, "online", _ONLINE_KEYS, path)
+    changes: dict[str, Any] = {}
+    for key in ("ghost-bin", "ptosc-bin"):
+        if key in values:
+            if not isinstance(values[key], str) or not values[key]:
+                raise ConfigError(f"online.{key} must be a path", path=path)
+            changes[key.replace("-", "_")] = values[key]
+    for key in ("ghost-args", "ptosc-args"):
+        if key in values:
+            args = values[key]
+            if not isinstance(args, list) or not all(isinstance(a, str) and a.startswith("-") for a in args):
+                raise ConfigError(f'online.{key} must be a list of flags, e.g. ["--chunk-size=500"]', path=path)
+            changes[key.replace("-", "_")] = tuple(args)
+    if "cut-over-lock-timeout" in values:
+        try:
+            seconds = parse_duration(values["cut-over-lock-timeout"], "online.cut-over-lock-timeout")
+        except ValueError as error:
+            raise ConfigError(str(error), path=path) from None
+        if seconds < 1 or seconds != int(seconds):
+            raise ConfigError("online.cut-over-lock-timeout must be whole seconds from 1 (gh-ost's unit)", path=path)
+        changes["cut_over_lock_timeout"] = int(seconds)
+    return replace(OnlineSettings(), **changes)
 
 
 def _runner(value: object, path: Path | None) -> RunnerSettings:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 
-from expandcontract.config import settings_from_mapping
+from expandcontract.config import Settings, settings_from_mapping
 from expandcontract.online.api import alter
 from expandcontract.online.rundir import ConnectionInfo, RunDir
 from tests.helpers import column_type
@@ -23,7 +23,15 @@ TRICKY = "p#w;d \"q' `b` x\\"  # go-ini cuts at '#'/';' and joins a line ending 
 real_ghost = pytest.mark.skipif(not os.environ.get("EC_GHOST_BIN"), reason="set EC_GHOST_BIN to a gh-ost binary to run")
 
 
-def _settings() -> object:
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        names = {r[0] for r in conn.execute(text("SHOW TABLES"))}
+    engine.dispose()
+    return names
+
+
+def _settings() -> Settings:
     return settings_from_mapping({"online-threshold-rows": 0})
 
 
@@ -113,3 +121,77 @@ def test_any_password_reaches_the_real_ghost(binlog_mysql: str) -> None:
             extra_args=["--skip-metadata-lock-check"],
         )
     assert result.state == "done"
+
+
+# --- flags and settings ----------------------------------------------------------------------
+
+
+def test_value_flags_pass_the_build_check(binlog_mysql: str, fake_ghost: str) -> None:
+    """Measured: --check-flag --max-load (no value) is exit 2 on real gh-ost, so every value
+    flag was rejected as missing."""
+    _table(binlog_mysql)
+    result = alter(
+        "items",
+        "ADD COLUMN c INT",
+        engine="gh-ost",
+        url=binlog_mysql,
+        settings=settings_from_mapping(
+            {
+                "online-threshold-rows": 0,
+                "online": {
+                    "ghost-bin": fake_ghost,
+                    "ghost-args": ["--max-load=Threads_running=50", "--chunk-size=500"],
+                    "cut-over-lock-timeout": "2s",
+                },
+            }
+        ),
+        extra_args=["--nice-ratio=0.1"],
+    )
+    assert result.state == "done"
+    assert result.argv is not None
+    for flag in ("--max-load=Threads_running=50", "--chunk-size=500", "--nice-ratio=0.1"):
+        assert flag in result.argv
+    assert "--cut-over-lock-timeout-seconds=2" in result.argv
+
+
+def test_unknown_and_valueless_flags_are_refused_before_anything_runs(binlog_mysql: str, fake_ghost: str) -> None:
+    from expandcontract.online.preflight import OnlineRefused
+
+    _table(binlog_mysql)
+    for arg, said in (("--bogus-flag=1", "flag provided but not defined"), ("--max-load", "flag needs an argument")):
+        with pytest.raises(OnlineRefused, match=rf"this gh-ost build \(.*\) rejects {arg}: {said}"):
+            alter(
+                "items",
+                "ADD COLUMN c INT",
+                engine="gh-ost",
+                url=binlog_mysql,
+                settings=_settings(),
+                ghost_bin=fake_ghost,
+                extra_args=[arg],
+            )
+    assert {t for t in _tables(binlog_mysql) if not t.startswith("ec_")} == {"items"}
+
+
+@real_ghost
+def test_value_flags_reach_the_real_ghost(binlog_mysql: str) -> None:
+    _table(binlog_mysql, rows=2000)
+    result = alter(
+        "items",
+        "ADD COLUMN c INT",
+        engine="gh-ost",
+        url=binlog_mysql,
+        settings=_settings(),
+        extra_args=["--skip-metadata-lock-check", "--max-load=Threads_running=50", "--chunk-size=500"],
+    )
+    assert result.state == "done"
+
+
+def test_online_settings_are_checked() -> None:
+    from expandcontract.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"online\.cut-over-lock-timeout must be whole seconds from 1"):
+        settings_from_mapping({"online": {"cut-over-lock-timeout": "500ms"}})
+    with pytest.raises(ConfigError, match=r"online\.ghost-args must be a list"):
+        settings_from_mapping({"online": {"ghost-args": "--chunk-size=5"}})
+    with pytest.raises(ConfigError, match="unknown key"):
+        settings_from_mapping({"online": {"ghost-binary": "x"}})

@@ -61,6 +61,8 @@ class OnlineResult:
     seconds: float = 0.0
     progress: Progress | None = None
     cleaned: list[str] = field(default_factory=list)
+    #: The tool's command line (credentials are never on it), for the record and for tests.
+    argv: list[str] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -69,6 +71,7 @@ class OnlineResult:
             "state": self.state,
             "seconds": self.seconds,
             "progress": self.progress.to_dict() if self.progress else None,
+            "argv": self.argv,
         }
 
 
@@ -239,6 +242,8 @@ def alter(
         url = context.connection.engine.url.render_as_string(hide_password=False)
     url = resolve_url(url, settings)
     env = environment or os.environ.get("EC_ENVIRONMENT") or settings.environment
+    ghost_bin = ghost_bin or settings.online.ghost_bin
+    ptosc_bin = ptosc_bin or settings.online.ptosc_bin
     engine_ = create_engine(url)
     started = time.monotonic()
     try:
@@ -262,6 +267,7 @@ def alter(
                     ],
                 ) from None
             result = OnlineResult(table, chosen, "validated" if not execute else "running")
+            argv_out: list[str] = []
             on_progress = _recording_progress(url, ledger, run_id, on_progress)
             try:
                 if chosen.engine in ("plain", "instant"):
@@ -280,7 +286,9 @@ def alter(
                         on_progress,
                         ghost_bin,
                         keep_old_table,
-                        extra_args or [],
+                        [*settings.online.ghost_args, *(extra_args or [])],
+                        cut_over_lock_timeout=settings.online.cut_over_lock_timeout,
+                        argv_out=argv_out,
                     )
                 else:
                     result.progress = _ptosc(
@@ -293,8 +301,9 @@ def alter(
                         on_progress,
                         ptosc_bin,
                         keep_old_table,
-                        extra_args or [],
+                        [*settings.online.ptosc_args, *(extra_args or [])],
                     )
+                result.argv = argv_out or None
             except OnlineFailed as failure:
                 _record_end(
                     conn, ledger, run_id, "aborted" if isinstance(failure, OnlineAborted) else "failed", failure.reason
@@ -431,6 +440,9 @@ def _ghost(
     ghost_bin: str | None,
     keep_old_table: bool,
     extra: list[str],
+    *,
+    cut_over_lock_timeout: int = 1,
+    argv_out: list[str] | None = None,
 ) -> Progress | None:
     from expandcontract.online import ghost
     from expandcontract.online.process import Interrupted
@@ -438,10 +450,9 @@ def _ghost(
 
     info = ConnectionInfo.from_url(url)
     binary = ghost.GhostBinary.find(ghost_bin)
-    wanted = [a[2:].split("=", 1)[0] for a in extra if a.startswith("--")]
-    if wanted and not binary.has_flags(*wanted):
-        missing = [f for f in wanted if not binary.has_flags(f)]
-        raise OnlineRefused(table, [f"this gh-ost build ({binary.version}) has no flag(s) {', '.join(missing)}"])
+    rejected = binary.check_flags(extra)
+    if rejected:
+        raise OnlineRefused(table, [f"this gh-ost build ({binary.version}) rejects {rejected}"])
     run_dir = RunDir("ec-ghost-")
     try:
         run_dir.ghost_config(info)
@@ -449,7 +460,15 @@ def _ghost(
         noop = ghost.GhostRun(table, run_dir)
         code, reason = ghost.run_ghost(
             ghost.build_argv(
-                binary, info, noop, clause, execute=False, postpone=False, keep_old_table=keep_old_table, extra=extra
+                binary,
+                info,
+                noop,
+                clause,
+                execute=False,
+                postpone=False,
+                keep_old_table=keep_old_table,
+                extra=extra,
+                cut_over_lock_timeout=cut_over_lock_timeout,
             ),
             noop,
             None,
@@ -474,8 +493,18 @@ def _ghost(
                 cut_over(r)
 
         argv = ghost.build_argv(
-            binary, info, run, clause, execute=True, postpone=postpone, keep_old_table=keep_old_table, extra=extra
+            binary,
+            info,
+            run,
+            clause,
+            execute=True,
+            postpone=postpone,
+            keep_old_table=keep_old_table,
+            extra=extra,
+            cut_over_lock_timeout=cut_over_lock_timeout,
         )
+        if argv_out is not None:
+            argv_out[:] = argv
         try:
             code, reason = ghost.run_ghost(argv, run, on_progress, postponed)
         except Interrupted as interrupted:

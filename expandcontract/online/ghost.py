@@ -63,16 +63,18 @@ class GhostBinary:
         )
         return binary
 
-    def has_flags(self, *flags: str) -> bool:
-        """``--check-flag`` exits 0 when every listed flag exists (feature detection)."""
-        result = subprocess.run(
-            [self.path, "--check-flag", *[f"--{f}" for f in flags]],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        return result.returncode == 0
+    def check_flags(self, args: list[str]) -> str | None:
+        """Why this build rejects ``args`` (``--check-flag`` with the flags exactly as they will
+        be passed: real gh-ost exits 2 on an unknown flag *and* on a value flag with no value),
+        or None when it takes them all."""
+        for arg in args:
+            result = subprocess.run(
+                [self.path, "--check-flag", arg], capture_output=True, text=True, timeout=30, check=False
+            )
+            if result.returncode != 0:
+                said = (result.stderr or result.stdout).strip().splitlines()
+                return f"{arg}: {said[0] if said else f'exit {result.returncode}'}"
+        return None
 
     def version_tuple(self) -> tuple[int, ...] | None:
         m = re.match(r"v?(\d+)\.(\d+)\.(\d+)", self.version)
@@ -144,7 +146,7 @@ def build_argv(
     keep_old_table: bool,
     extra: list[str],
     replica_server_id: int | None = None,
-    supported: Callable[[str], bool] | None = None,
+    cut_over_lock_timeout: int = 1,
 ) -> list[str]:
     conf = run.run_dir.file("ghost.cnf")
     argv = [
@@ -164,7 +166,8 @@ def build_argv(
         f"--throttle-additional-flag-file={run.run_dir.file('throttle-additional.flag')}",
         f"--replica-server-id={replica_server_id or random.randint(100_000, 4_000_000_000)}",
         "--default-retries=60",
-        "--cut-over-lock-timeout-seconds=3",
+        # gh-ost holds the cut-over lock up to twice this: the longest write stall per attempt.
+        f"--cut-over-lock-timeout-seconds={cut_over_lock_timeout}",
         "--verbose",
     ]
     if postpone:
@@ -214,8 +217,10 @@ def run_ghost(
                 run.process.wait()
             raise
     reason = None if code == 0 else run.process.last_error()
-    if code == 2 and reason is None:
-        reason = "gh-ost rejected its command line (exit 2: unknown flag)"
+    if code == 2:
+        # Go's flag package: the error first, then the usage text (whose last line says nothing).
+        said = next((line for line in run.process.stderr_tail if line.strip()), "")
+        reason = f"gh-ost rejected its command line (exit 2): {said or 'unknown flag'}"
     return code, reason
 
 
