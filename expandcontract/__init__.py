@@ -28,6 +28,10 @@ __all__ = [
     "history",
     "init",
     "lint",
+    "online_abort",
+    "online_alter",
+    "online_cutover",
+    "online_resolve",
     "require_retired",
     "resolve",
     "retire",
@@ -38,6 +42,12 @@ __all__ = [
 ]
 
 _LEDGER_COMMANDS = {"init", "deploy", "retire", "history", "status", "resolve"}
+_ONLINE_COMMANDS = {
+    "online_alter": "alter",
+    "online_cutover": "cutover",
+    "online_abort": "online_abort",
+    "online_resolve": "online_resolve",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -69,6 +79,10 @@ def __getattr__(name: str) -> Any:
         from expandcontract.recipes import backfill
 
         return backfill
+    if name in _ONLINE_COMMANDS:
+        from expandcontract.online import api as online_api
+
+        return getattr(online_api, _ONLINE_COMMANDS[name])
     if name == "require_retired":
         from expandcontract.alembic import require_retired
 

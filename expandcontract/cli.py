@@ -794,6 +794,61 @@ def online_cutover_command(
     click.echo(cutover(table, url=target.url, environment=target.environment, settings=target.settings))
 
 
+@main.command("online-abort")
+@click.argument("table")
+@click.option("--reason", help="Why, for the event log.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_db_options
+@_handle_errors
+def online_abort_command(
+    table: str,
+    reason: str | None,
+    fmt: str,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
+) -> None:
+    """Stop TABLE's online schema change, or clear up after one that was killed.
+
+    A live gh-ost is told to panic (its driver cleans up); for a lost run (its process is
+    gone), ec drops gh-ost's _gho/_ghc tables and a cut-over sentry, pt-osc's triggers and
+    copy, removes the run directory, and records the abort. The original table, and an old
+    table a successful run kept, are never dropped.
+    """
+    from expandcontract.ledger.commands import resolve_target
+    from expandcontract.online.api import online_abort
+
+    target = resolve_target(**_db_kwargs(url, environment, config, project))
+    outcome = online_abort(
+        table, reason=reason, url=target.url, environment=target.environment, settings=target.settings
+    )
+    if fmt == "json":
+        click.echo(json.dumps(outcome.to_dict(), indent=2))
+    else:
+        removed = ", ".join(outcome.dropped) or "nothing to remove"
+        click.echo(f"{table}: {outcome.runs} run(s) closed as aborted; removed: {removed}")
+
+
+@main.command("online-resolve")
+@click.argument("table")
+@click.option("--reason", required=True, help="What was done by hand (recorded).")
+@_db_options
+@_handle_errors
+def online_resolve_command(
+    table: str, reason: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+) -> None:
+    """Close TABLE's running/postponed online-run records as resolved (changes no table)."""
+    from expandcontract.ledger.commands import resolve_target
+    from expandcontract.online.api import online_resolve
+
+    target = resolve_target(**_db_kwargs(url, environment, config, project))
+    closed = online_resolve(
+        table, reason=reason, url=target.url, environment=target.environment, settings=target.settings
+    )
+    click.echo(f"{table}: {closed} record(s) resolved")
+
+
 def _progress(done: int, total: int) -> None:
     """Shown on a terminal while revisions are analysed (cache misses only)."""
     end = "\n" if done == total else ""

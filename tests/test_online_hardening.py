@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -195,3 +196,150 @@ def test_online_settings_are_checked() -> None:
         settings_from_mapping({"online": {"ghost-args": "--chunk-size=5"}})
     with pytest.raises(ConfigError, match="unknown key"):
         settings_from_mapping({"online": {"ghost-binary": "x"}})
+
+
+# --- records closed on every exit path; lost runs; abort and resolve --------------------------
+
+
+def _runs(url: str) -> list[tuple[str, str | None]]:
+    from sqlalchemy import inspect
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("ec_online_runs"):
+            return []
+        rows = conn.execute(text("SELECT state, result FROM ec_online_runs ORDER BY id")).all()
+    engine.dispose()
+    return [(r[0], r[1]) for r in rows]
+
+
+def test_a_failed_validation_closes_its_record_and_removes_what_it_left(binlog_mysql: str, fake_ghost: str) -> None:
+    """Measured with the real gh-ost (no MDL instrument): 'refused, nothing was changed' while
+    _items_gho/_items_ghc stayed, and the ledger row stayed 'running' for good."""
+    from expandcontract.online.preflight import OnlineRefused
+
+    _table(binlog_mysql)
+    with pytest.raises(OnlineRefused, match=r"removed what the tool's validation run left: _items_gho, _items_ghc"):
+        alter(
+            "items",
+            "ADD COLUMN c INT",
+            engine="gh-ost",
+            url=binlog_mysql,
+            settings=_settings(),
+            ghost_bin=fake_ghost,
+            extra_args=["--fail-validation-after-ghost=1"],
+        )
+    assert {t for t in _tables(binlog_mysql) if not t.startswith("ec_")} == {"items"}
+    assert [state for state, _ in _runs(binlog_mysql)] == ["refused"]
+
+
+@real_ghost
+def test_real_ghost_failed_validation_leaves_nothing(binlog_mysql: str) -> None:
+    from expandcontract.online.preflight import OnlineRefused
+
+    _table(binlog_mysql, rows=2000)
+    with pytest.raises(OnlineRefused, match="metadata lock instrument not enabled"):
+        alter("items", "ADD COLUMN c INT", engine="gh-ost", url=binlog_mysql, settings=_settings())
+    assert {t for t in _tables(binlog_mysql) if not t.startswith("ec_")} == {"items"}
+    assert [state for state, _ in _runs(binlog_mysql)] == ["refused"]
+
+
+def _killed_driver(url: str, ghost_bin: str, tmp_path: Path, extra: str = "") -> None:
+    """A driver process that starts a postponed gh-ost run and is then SIGKILLed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "drive.py"
+    script.write_text(
+        "from expandcontract.online.api import alter\n"
+        "from expandcontract.config import settings_from_mapping\n"
+        f"alter('items', 'ADD COLUMN c INT', engine='gh-ost', url={url!r}, postpone=True, ghost_bin={ghost_bin!r},\n"
+        f"      settings=settings_from_mapping({{'online-threshold-rows': 0}}){extra})\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and [s for s, _ in _runs(url)] != ["postponed"]:
+        time.sleep(0.1)
+    assert [s for s, _ in _runs(url)] == ["postponed"]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(1.0)  # gh-ost dies of SIGPIPE on its next status line
+
+
+def test_a_killed_run_is_lost_not_running_and_online_abort_clears_it(
+    binlog_mysql: str, fake_ghost: str, tmp_path: Path
+) -> None:
+    import expandcontract
+    from expandcontract.online.api import online_abort, online_runs
+
+    _table(binlog_mysql)
+    _killed_driver(binlog_mysql, fake_ghost, tmp_path)
+    runs = online_runs(url=binlog_mysql, settings=_settings())
+    assert [(r["table_name"], r["state"], r["liveness"]) for r in runs] == [("items", "postponed", "lost")]
+    kw = {"url": binlog_mysql, "settings": _settings(), "project": _project(tmp_path)}
+    status = expandcontract.status(**kw)
+    assert any("items" in p and "lost" in p and "ec online-abort items" in p for p in status.problems)
+    # The next run says what to do, instead of refusing for leftovers with no way out.
+    from expandcontract.online.preflight import OnlineRefused
+
+    with pytest.raises(OnlineRefused, match="ec online-abort items"):
+        alter(
+            "items", "ADD COLUMN d INT", engine="gh-ost", url=binlog_mysql, settings=_settings(), ghost_bin=fake_ghost
+        )
+    outcome = online_abort("items", url=binlog_mysql, settings=_settings(), reason="driver killed in a test")
+    assert outcome.dropped == ["_items_gho", "_items_ghc"] and outcome.runs == 1
+    assert [s for s, _ in _runs(binlog_mysql)] == ["aborted"]  # the refusal above came before any start
+    assert {t for t in _tables(binlog_mysql) if not t.startswith("ec_")} == {"items"}
+    assert not any(p for p in expandcontract.status(**kw).problems if "online" in p)
+    assert (
+        alter(
+            "items", "ADD COLUMN d INT", engine="gh-ost", url=binlog_mysql, settings=_settings(), ghost_bin=fake_ghost
+        ).state
+        == "done"
+    )
+
+
+def test_online_resolve_closes_a_record_by_hand(binlog_mysql: str, fake_ghost: str, tmp_path: Path) -> None:
+    from expandcontract.online.api import online_resolve, online_runs
+
+    _table(binlog_mysql)
+    _killed_driver(binlog_mysql, fake_ghost, tmp_path)
+    assert online_resolve("items", url=binlog_mysql, settings=_settings(), reason="cleaned by the DBA") == 1
+    assert online_runs(url=binlog_mysql, settings=_settings()) == []
+    assert _runs(binlog_mysql) == [("resolved", "cleaned by the DBA")]
+
+
+def test_online_cutover_of_a_dead_ghost_says_so(binlog_mysql: str, fake_ghost: str, tmp_path: Path) -> None:
+    """Measured: `ec online-cutover` reported success when gh-ost was dead."""
+    from expandcontract.online.api import OnlineLost, cutover
+
+    _table(binlog_mysql)
+    _killed_driver(binlog_mysql, fake_ghost, tmp_path)
+    with pytest.raises(
+        OnlineLost,
+        match=r"the online schema change of items \(gh-ost\) is lost: process \d+ on .* gone .*ec online-abort items",
+    ) as error:
+        cutover("items", url=binlog_mysql, settings=_settings())
+    assert error.value.exit_code == 1
+
+
+def _project(tmp_path: Path) -> Path:
+    from tests.helpers import write_revision
+
+    versions = tmp_path / "proj" / "versions"
+    write_revision(versions, "r1", "pass")
+    return versions
+
+
+def test_ec_online_abort_from_the_command_line(binlog_mysql: str, fake_ghost: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from expandcontract.cli import main
+
+    _table(binlog_mysql)
+    _killed_driver(binlog_mysql, fake_ghost, tmp_path)
+    result = CliRunner().invoke(main, ["online-abort", "items", "--url", binlog_mysql, "--reason", "killed"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "items: 1 run(s) closed as aborted; removed: _items_gho, _items_ghc\n"

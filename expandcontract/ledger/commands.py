@@ -389,10 +389,14 @@ def status(**kwargs: Any) -> Status:
         result.in_progress = ledger.runs(conn, target.environment)
         from expandcontract.ledger.store import active_online_runs
 
+        runs = active_online_runs(conn, ledger, target.environment)
         result.online = [
             {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in run.items() if k != "alter_clause"}
-            for run in active_online_runs(conn, ledger, target.environment)
+            for run in runs
         ]
+        from expandcontract.ledger.store import lost_message
+
+        result.problems += [lost_message(run) for run in runs if run["liveness"] == "lost"]
         for run in result.in_progress:
             what = f"failed part-way: {run.error.splitlines()[0]}" if run.error else "started and never finished"
             result.problems.append(f"revision {run.revision} is in progress ({what}); see `ec resolve --help`")

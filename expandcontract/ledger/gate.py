@@ -12,7 +12,7 @@ from typing import Any
 
 from expandcontract.config import LedgerSettings, Settings
 from expandcontract.ledger.sessions import SessionCount, count_sessions
-from expandcontract.ledger.store import ColorState, Ledger
+from expandcontract.ledger.store import ColorState, Ledger, lost_message
 from expandcontract.migrations.graph import RevisionGraph
 
 
@@ -118,6 +118,9 @@ class Gate:
 
         for run in active_online_runs(self.conn, self.ledger, self.environment):
             what = "waits for its cut-over" if run["state"] == "postponed" else "is still copying"
+            if run["liveness"] == "lost":
+                blockers.append(Blocker("-", "-", lost_message(run)))
+                continue
             blockers.append(
                 Blocker(
                     "-",

@@ -90,8 +90,17 @@ def ledger_tables(prefix: str = "ec_", schema: str | None = None) -> LedgerTable
         sa.Column("finished_at", sa.DateTime),
         sa.Column("actor", sa.String(255), nullable=False),
         sa.Column("result", sa.Text),
+        # Liveness: the driving ec process, its host and run directory, and when it last reported.
+        sa.Column("pid", sa.Integer),
+        sa.Column("host", sa.String(255)),
+        sa.Column("run_dir", sa.String(1024)),
+        sa.Column("heartbeat_at", sa.DateTime),
     )
     return LedgerTables(metadata, colors, events, runs, online)
+
+
+#: Columns added after a table was first released: created in place on older ledgers.
+ADDED_COLUMNS = {"online": ("pid", "host", "run_dir", "heartbeat_at")}
 
 
 def tables_for(settings: LedgerSettings) -> LedgerTables:

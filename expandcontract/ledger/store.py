@@ -141,7 +141,26 @@ class Ledger:
 
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.settings.schema}"'))
         self.t.metadata.create_all(conn, checkfirst=True)
+        self._add_missing_columns(conn)
         return not existed
+
+    def _add_missing_columns(self, conn: Any) -> None:
+        """Ledgers made by an older ec lack newer (nullable) columns: add them."""
+        from sqlalchemy import inspect, text
+
+        from expandcontract.ledger.schema import ADDED_COLUMNS
+
+        preparer = conn.dialect.identifier_preparer
+        for attr, names in ADDED_COLUMNS.items():
+            table = getattr(self.t, attr)
+            present = {c["name"] for c in inspect(conn).get_columns(table.name, schema=self.settings.schema)}
+            for name in names:
+                if name not in present:
+                    column = table.c[name]
+                    kind = column.type.compile(dialect=conn.dialect)
+                    conn.execute(
+                        text(f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.quote(name)} {kind}")
+                    )
 
     # --- colors ------------------------------------------------------------------------------
 
@@ -312,21 +331,57 @@ class Ledger:
         ]
 
 
+#: A run on another host whose driver has not reported for this long is presumed lost.
+STALE_HEARTBEAT_SECONDS = 600
+
+
+def online_liveness(run: dict[str, Any]) -> str:
+    """``alive``, ``lost`` (its driving process is gone) or ``unknown`` (another host, recent
+    heartbeat, or a record from an ec that kept no process id)."""
+    pid, host = run.get("pid"), run.get("host")
+    if pid and host == socket.gethostname():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return "lost"
+        except PermissionError:
+            return "alive"
+        return "alive"
+    beat = run.get("heartbeat_at")
+    if beat is not None and (utcnow() - beat).total_seconds() > STALE_HEARTBEAT_SECONDS:
+        return "lost"
+    return "unknown"
+
+
+def lost_message(run: dict[str, Any]) -> str:
+    where = f"process {run.get('pid')} on {run.get('host')}" if run.get("pid") else "its driving process"
+    return (
+        f"the online schema change of {run['table_name']} ({run['engine']}) is lost: {where} is gone "
+        f"(recorded {run['state']}); `ec online-abort {run['table_name']}` removes what it left and closes the record"
+    )
+
+
 def active_online_runs(conn: Any, ledger: Ledger, environment: str) -> list[dict[str, Any]]:
-    """Online schema changes still copying or waiting for their cut-over."""
+    """Online schema changes still copying or waiting for their cut-over, each with its
+    ``liveness`` (see :func:`online_liveness`)."""
     from sqlalchemy import inspect, select
 
     t = ledger.t.online
-    if not inspect(conn).has_table(t.name, schema=ledger.settings.schema):
+    inspector = inspect(conn)
+    if not inspector.has_table(t.name, schema=ledger.settings.schema):
         return []
+    # A ledger from an older ec may lack the newest columns until something creates them.
+    present = {c["name"] for c in inspector.get_columns(t.name, schema=ledger.settings.schema)}
     rows = (
         conn.execute(
-            select(t).where(t.c.environment == environment, t.c.state.in_(("running", "postponed"))).order_by(t.c.id)
+            select(*[c for c in t.c if c.name in present])
+            .where(t.c.environment == environment, t.c.state.in_(("running", "postponed")))
+            .order_by(t.c.id)
         )
         .mappings()
         .all()
     )
-    return [dict(r) for r in rows]
+    return [{**dict(r), "liveness": online_liveness(dict(r))} for r in rows]
 
 
 def _color(row: Any) -> ColorState:

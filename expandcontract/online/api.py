@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,16 @@ class OnlineFailed(ExpandContractError):
 
 class OnlineAborted(OnlineFailed):
     """Interrupted (Ctrl-C / SIGTERM) and cleaned up."""
+
+
+class OnlineLost(ExpandContractError):
+    """A recorded online run whose process is gone: nothing can be cut over or waited for."""
+
+    exit_code = 1
+
+    def __init__(self, table: str, message: str) -> None:
+        self.table = table
+        super().__init__(message)
 
 
 @dataclass
@@ -309,6 +320,15 @@ def alter(
                     conn, ledger, run_id, "aborted" if isinstance(failure, OnlineAborted) else "failed", failure.reason
                 )
                 raise
+            except OnlineRefused as refused:
+                _record_end(conn, ledger, run_id, "refused", "; ".join(refused.reasons))
+                raise
+            except BaseException as error:
+                # Whatever ends the run (a bug, a lost connection, KeyboardInterrupt), the start
+                # record must not stay "running": it would hold the contract gate shut for good.
+                with contextlib.suppress(Exception):
+                    _record_end(conn, ledger, run_id, "failed", f"{type(error).__name__}: {error}"[:2000])
+                raise
             result.state = "done" if execute else "validated"
             result.seconds = time.monotonic() - started
             _record_end(conn, ledger, run_id, result.state, None, percent=100.0 if execute else None)
@@ -334,11 +354,15 @@ def _recording_progress(
         last[0] = time.monotonic()
         from sqlalchemy import update
 
+        from expandcontract.ledger.store import utcnow
+
         engine_ = create_engine(url)
         try:
             with engine_.begin() as conn:
                 conn.execute(
-                    update(ledger.t.online).where(ledger.t.online.c.id == run_id).values(percent=progress.percent)
+                    update(ledger.t.online)
+                    .where(ledger.t.online.c.id == run_id)
+                    .values(percent=progress.percent, heartbeat_at=utcnow())
                 )
         finally:
             engine_.dispose()
@@ -347,6 +371,9 @@ def _recording_progress(
 
 
 def _record_start(conn: Any, ledger: Any, env: str, table: str, chosen: Plan, alter: str) -> int:
+    import os
+    import socket
+
     from sqlalchemy import insert
 
     from expandcontract.ledger.store import actor, utcnow
@@ -363,6 +390,9 @@ def _record_start(conn: Any, ledger: Any, env: str, table: str, chosen: Plan, al
             started_at=utcnow(),
             actor=actor(),
             postponed=False,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            heartbeat_at=utcnow(),
         )
     )
     ledger.log(
@@ -454,6 +484,7 @@ def _ghost(
     if rejected:
         raise OnlineRefused(table, [f"this gh-ost build ({binary.version}) rejects {rejected}"])
     run_dir = RunDir("ec-ghost-")
+    _update(conn, ledger, run_id, run_dir=str(run_dir.path))
     try:
         run_dir.ghost_config(info)
         # A noop run first: gh-ost validates everything and cleans up after itself.
@@ -474,7 +505,10 @@ def _ghost(
             None,
         )
         if code != 0:
-            raise OnlineRefused(table, [f"gh-ost's validation run failed: {reason}"])
+            # A validation that fails after gh-ost created its tables leaves _gho/_ghc behind.
+            cleaned = ghost.cleanup_after_failure(conn, table)
+            conn.commit()
+            raise OnlineRefused(table, [f"gh-ost's validation run failed: {reason}"], cleaned=cleaned)
         if not execute:
             return noop.progress
         run = ghost.GhostRun(table, run_dir)
@@ -632,15 +666,159 @@ def cutover(
             )
             if row is None or not row["socket"]:
                 raise ConfigError(f"no online change of {table} is waiting for its cut-over in environment {env!r}")
+            from expandcontract.ledger.store import lost_message, online_liveness
+
+            if online_liveness(dict(row)) == "lost" or not Path(row["socket"]).exists():
+                raise OnlineLost(table, lost_message(dict(row)))
             socket_path = Path(row["socket"])
             (socket_path.parent / "postpone.flag").unlink(missing_ok=True)
             try:
                 reply = ghost_socket_send(socket_path, f"unpostpone={table}").strip().splitlines()
                 answer = reply[0] if reply else "no reply"
             except OSError as error:
-                answer = f"socket unreachable ({error}); gh-ost will notice the removed flag file"
+                # Nobody listens: gh-ost is gone, whatever the record says.
+                raise OnlineLost(
+                    table,
+                    f"the gh-ost run of {table} is lost: nothing answers on {socket_path} "
+                    f"({error.strerror or error}); `ec online-abort {table}` removes what it left",
+                ) from None
             ledger.log(conn, env, "online-cutover", details={"table": table, "run": row["id"], "reply": answer})
             conn.commit()
             return f"cut-over of {table} released: {answer}"
     finally:
         engine_.dispose()
+
+
+@dataclass
+class AbortOutcome:
+    table: str
+    #: Recorded runs closed as aborted.
+    runs: int
+    #: Tables and triggers removed (never the original table, never a real old table).
+    dropped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"table": self.table, "runs": self.runs, "dropped": self.dropped}
+
+
+@contextlib.contextmanager
+def _ledger_session(
+    url: str | None, environment: str | None, settings: Settings | None
+) -> Iterator[tuple[Any, Any, str]]:
+    import os
+    from pathlib import Path
+
+    from expandcontract.db import connect, create_engine, resolve_url
+    from expandcontract.ledger.store import Ledger
+
+    if settings is None:
+        settings = load_settings(find_config(Path.cwd()))
+    env = environment or os.environ.get("EC_ENVIRONMENT") or settings.environment
+    engine_ = create_engine(resolve_url(url, settings))
+    try:
+        with connect(engine_) as conn:
+            ledger = Ledger(settings.ledger)
+            ledger.create(conn)
+            conn.commit()
+            yield conn, ledger, env
+    finally:
+        engine_.dispose()
+
+
+def online_runs(
+    *, url: str | None = None, environment: str | None = None, settings: Settings | None = None
+) -> list[dict[str, Any]]:
+    """Online runs recorded as running or postponed, each with its ``liveness``."""
+    from expandcontract.ledger.store import active_online_runs
+
+    with _ledger_session(url, environment, settings) as (conn, ledger, env):
+        return active_online_runs(conn, ledger, env)
+
+
+def online_abort(
+    table: str,
+    *,
+    reason: str | None = None,
+    url: str | None = None,
+    environment: str | None = None,
+    settings: Settings | None = None,
+    wait: float = 30.0,
+) -> AbortOutcome:
+    """Stop ``table``'s online run (a live gh-ost is told to panic and its driver cleans up) or
+    clear up after a lost one: drop gh-ost's ``_gho``/``_ghc`` and a cut-over sentry, pt-osc's
+    triggers and copy, remove the run directory, and record it. The original table, and an old
+    table a successful run kept, are never dropped."""
+    import shutil
+    from pathlib import Path
+
+    from sqlalchemy import update
+
+    from expandcontract.ledger.store import active_online_runs, utcnow
+    from expandcontract.online import ghost, ptosc
+
+    check_table_name(table)
+    with _ledger_session(url, environment, settings) as (conn, ledger, env):
+        runs = [r for r in active_online_runs(conn, ledger, env) if r["table_name"] == table]
+        alive = [r for r in runs if r["liveness"] != "lost"]
+        for run in alive:
+            socket_path = Path(run.get("run_dir") or "") / "gh-ost.sock" if run.get("run_dir") else None
+            if socket_path is not None and socket_path.exists():
+                with contextlib.suppress(OSError):
+                    ghost.ghost_socket_send(socket_path, f"panic={table}")
+        deadline = time.monotonic() + (wait if alive else 0)
+        while alive and time.monotonic() < deadline:
+            conn.rollback()
+            still = {r["id"] for r in active_online_runs(conn, ledger, env)}
+            if not still & {r["id"] for r in alive}:
+                break  # their drivers recorded the abort and cleaned up
+            time.sleep(0.2)
+        conn.rollback()
+        dropped = ghost.cleanup_after_failure(conn, table) + ptosc.cleanup_after_failure(conn, table)
+        t = ledger.t.online
+        closed = 0
+        for run in active_online_runs(conn, ledger, env):
+            if run["table_name"] != table:
+                continue
+            conn.execute(
+                update(t)
+                .where(t.c.id == run["id"])
+                .values(state="aborted", finished_at=utcnow(), result=reason or "ec online-abort", postponed=False)
+            )
+            if run.get("run_dir"):
+                shutil.rmtree(run["run_dir"], ignore_errors=True)
+            closed += 1
+        ledger.log(
+            conn, env, "online-abort", reason=reason, details={"table": table, "runs": closed, "dropped": dropped}
+        )
+        conn.commit()
+        return AbortOutcome(table, closed, dropped)
+
+
+def online_resolve(
+    table: str,
+    *,
+    reason: str,
+    url: str | None = None,
+    environment: str | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Close ``table``'s running/postponed records as resolved, after handling it by hand (the
+    database is not touched). Returns how many records were closed."""
+    from sqlalchemy import update
+
+    from expandcontract.ledger.store import active_online_runs, utcnow
+
+    if not reason.strip():
+        raise ConfigError("--reason is required: say what was done")
+    with _ledger_session(url, environment, settings) as (conn, ledger, env):
+        t = ledger.t.online
+        ids = [r["id"] for r in active_online_runs(conn, ledger, env) if r["table_name"] == table]
+        for run_id in ids:
+            conn.execute(
+                update(t)
+                .where(t.c.id == run_id)
+                .values(state="resolved", finished_at=utcnow(), result=reason, postponed=False)
+            )
+        ledger.log(conn, env, "online-resolve", reason=reason, details={"table": table, "runs": ids})
+        conn.commit()
+        return len(ids)

@@ -15,12 +15,17 @@ _TABLE = re.compile(r"[A-Za-z0-9_$]{1,58}")  # leaves room for gh-ost's _T_gho s
 class OnlineRefused(ExpandContractError):
     """The online change cannot run; ``reasons`` say why (nothing was changed)."""
 
-    def __init__(self, table: str, reasons: list[str]) -> None:
+    def __init__(self, table: str, reasons: list[str], *, cleaned: list[str] | None = None) -> None:
         self.table = table
         self.reasons = reasons
-        super().__init__(
-            f"online change of {table} refused, nothing was changed:\n" + "\n".join(f"  - {r}" for r in reasons)
+        #: Tables the tool's validation run left and ec dropped (the original is untouched).
+        self.cleaned = list(cleaned or [])
+        outcome = (
+            f"the original table is untouched; removed what the tool's validation run left: {', '.join(self.cleaned)}"
+            if self.cleaned
+            else "nothing was changed"
         )
+        super().__init__(f"online change of {table} refused, {outcome}:\n" + "\n".join(f"  - {r}" for r in reasons))
 
 
 def check_table_name(table: str) -> str:
@@ -178,7 +183,8 @@ def common_problems(table: TableFacts, *, engine: str) -> list[str]:
     if table.leftovers:
         problems.append(
             f"leftover tables from an earlier online run: {', '.join(table.leftovers)}. "
-            "Check nothing uses them, drop them, then retry"
+            f"`ec online-abort {table.table}` removes what a failed or killed run left (gh-ost's "
+            "_gho/_ghc, a cut-over sentry, pt-osc's triggers); an old table kept after a success is yours to drop"
         )
     return problems
 
