@@ -343,3 +343,68 @@ def test_ec_online_abort_from_the_command_line(binlog_mysql: str, fake_ghost: st
     result = CliRunner().invoke(main, ["online-abort", "items", "--url", binlog_mysql, "--reason", "killed"])
     assert result.exit_code == 0, result.output
     assert result.output == "items: 1 run(s) closed as aborted; removed: _items_gho, _items_ghc\n"
+
+
+# --- signals ---------------------------------------------------------------------------------
+
+
+def _run_dirs(url: str) -> list[str]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT run_dir FROM ec_online_runs ORDER BY id")).all()
+    engine.dispose()
+    return [r[0] for r in rows]
+
+
+def _signalled_driver(url: str, ghost_bin: str, tmp_path: Path, signals: list[int], extra: str = "") -> int:
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "drive.py"
+    script.write_text(
+        "from expandcontract.online.api import alter\n"
+        "from expandcontract.config import settings_from_mapping\n"
+        f"alter('items', 'ADD COLUMN c INT', engine='gh-ost', url={url!r}, postpone=True, ghost_bin={ghost_bin!r},\n"
+        f"      settings=settings_from_mapping({{'online-threshold-rows': 0}}){extra})\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and [s for s, _ in _runs(url)] != ["postponed"]:
+        time.sleep(0.1)
+    assert [s for s, _ in _runs(url)] == ["postponed"]
+    for signum in signals:
+        proc.send_signal(signum)
+        time.sleep(0.01)
+    proc.communicate(timeout=90)
+    return proc.returncode
+
+
+@pytest.mark.parametrize("burst", [["SIGHUP"], ["SIGINT"] * 6, ["SIGTERM", "SIGINT", "SIGHUP"]])
+def test_signals_abort_cleanly_leaving_nothing(
+    binlog_mysql: str, fake_ghost: str, tmp_path: Path, burst: list[str]
+) -> None:
+    """Measured: SIGHUP (an ssh drop) left tables, a 'running' row and the credentials file;
+    six fast Ctrl-Cs defeated the cleanup."""
+    import signal
+
+    _table(binlog_mysql)
+    _signalled_driver(binlog_mysql, fake_ghost, tmp_path, [getattr(signal, name) for name in burst])
+    assert {t for t in _tables(binlog_mysql) if not t.startswith("ec_")} == {"items"}
+    assert [s for s, _ in _runs(binlog_mysql)] == ["aborted"]
+    assert not Path(_run_dirs(binlog_mysql)[0]).exists()
+    assert column_type(binlog_mysql, "items", "n") == "int(11)"
+
+
+@real_ghost
+def test_real_ghost_sighup_aborts_cleanly(binlog_mysql: str, tmp_path: Path) -> None:
+    import signal
+
+    _table(binlog_mysql, rows=5000)
+    ghost_bin = os.environ["EC_GHOST_BIN"]
+    _signalled_driver(
+        binlog_mysql, ghost_bin, tmp_path, [signal.SIGHUP], extra=", extra_args=['--skip-metadata-lock-check']"
+    )
+    assert {t for t in _tables(binlog_mysql) if not t.startswith("ec_")} == {"items"}
+    assert [s for s, _ in _runs(binlog_mysql)] == ["aborted"]
+    assert not Path(_run_dirs(binlog_mysql)[0]).exists()

@@ -255,10 +255,14 @@ def alter(
     env = environment or os.environ.get("EC_ENVIRONMENT") or settings.environment
     ghost_bin = ghost_bin or settings.online.ghost_bin
     ptosc_bin = ptosc_bin or settings.online.ptosc_bin
+    from expandcontract.online.process import Interrupted, interrupts_as_exception
+
     engine_ = create_engine(url)
     started = time.monotonic()
     try:
-        with connect(engine_) as conn:
+        # One guard from the start record to the end record: a signal aborts the tool, and the
+        # cleanup and the record after it cannot be cut short by another signal.
+        with interrupts_as_exception(), connect(engine_) as conn:
             chosen, server, _facts = plan(
                 conn, table, alter, engine=engine, settings=settings, ghost_bin=ghost_bin, ptosc_bin=ptosc_bin
             )
@@ -323,6 +327,9 @@ def alter(
             except OnlineRefused as refused:
                 _record_end(conn, ledger, run_id, "refused", "; ".join(refused.reasons))
                 raise
+            except Interrupted as interrupted:
+                _record_end(conn, ledger, run_id, "aborted", f"interrupted by {interrupted}")
+                raise OnlineAborted(table, chosen.engine, f"interrupted by {interrupted}", []) from None
             except BaseException as error:
                 # Whatever ends the run (a bug, a lost connection, KeyboardInterrupt), the start
                 # record must not stay "running": it would hold the contract gate shut for good.
@@ -512,48 +519,85 @@ def _ghost(
         if not execute:
             return noop.progress
         run = ghost.GhostRun(table, run_dir)
-
-        def postponed(r: Any) -> None:
-            _update(
-                conn,
-                ledger,
-                run_id,
-                state="postponed",
-                postponed=True,
-                socket=str(r.socket_path),
-                percent=r.progress.percent if r.progress else None,
-            )
-            if cut_over is not None:
-                cut_over(r)
-
-        argv = ghost.build_argv(
+        return _ghost_execute(
+            conn,
+            ledger,
+            run_id,
+            table,
+            clause,
             binary,
             info,
             run,
-            clause,
-            execute=True,
-            postpone=postpone,
-            keep_old_table=keep_old_table,
-            extra=extra,
-            cut_over_lock_timeout=cut_over_lock_timeout,
+            postpone,
+            cut_over,
+            on_progress,
+            keep_old_table,
+            extra,
+            cut_over_lock_timeout,
+            argv_out,
         )
-        if argv_out is not None:
-            argv_out[:] = argv
-        try:
-            code, reason = ghost.run_ghost(argv, run, on_progress, postponed)
-        except Interrupted as interrupted:
-            cleaned = ghost.cleanup_after_failure(conn, table)
-            conn.commit()
-            raise OnlineAborted(
-                table, "gh-ost", f"interrupted by {interrupted}; gh-ost was told to panic", cleaned
-            ) from None
-        if code != 0 or not run.done:
-            cleaned = ghost.cleanup_after_failure(conn, table)
-            conn.commit()
-            raise OnlineFailed(table, "gh-ost", reason or f"exit {code} without '# Done'", cleaned)
-        return run.progress
+    except Interrupted as interrupted:
+        cleaned = ghost.cleanup_after_failure(conn, table)
+        conn.commit()
+        raise OnlineAborted(
+            table, "gh-ost", f"interrupted by {interrupted}; gh-ost was told to panic", cleaned
+        ) from None
     finally:
         run_dir.remove()
+
+
+def _ghost_execute(
+    conn: Any,
+    ledger: Any,
+    run_id: int | None,
+    table: str,
+    clause: str,
+    binary: Any,
+    info: Any,
+    run: Any,
+    postpone: bool,
+    cut_over: Callable[[Any], None] | None,
+    on_progress: Callable[[Progress], None] | None,
+    keep_old_table: bool,
+    extra: list[str],
+    cut_over_lock_timeout: int,
+    argv_out: list[str] | None,
+) -> Progress | None:
+    from expandcontract.online import ghost
+
+    def postponed(r: Any) -> None:
+        _update(
+            conn,
+            ledger,
+            run_id,
+            state="postponed",
+            postponed=True,
+            socket=str(r.socket_path),
+            percent=r.progress.percent if r.progress else None,
+        )
+        if cut_over is not None:
+            cut_over(r)
+
+    argv = ghost.build_argv(
+        binary,
+        info,
+        run,
+        clause,
+        execute=True,
+        postpone=postpone,
+        keep_old_table=keep_old_table,
+        extra=extra,
+        cut_over_lock_timeout=cut_over_lock_timeout,
+    )
+    if argv_out is not None:
+        argv_out[:] = argv
+    code, reason = ghost.run_ghost(argv, run, on_progress, postponed)
+    if code != 0 or not run.done:
+        cleaned = ghost.cleanup_after_failure(conn, table)
+        conn.commit()
+        raise OnlineFailed(table, "gh-ost", reason or f"exit {code} without '# Done'", cleaned)
+    progress: Progress | None = run.progress
+    return progress
 
 
 def _ptosc(

@@ -77,19 +77,32 @@ class ToolProcess:
         return None
 
 
+_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
+_guard = {"depth": 0, "raised": False}
+
+
 @contextlib.contextmanager
 def interrupts_as_exception() -> Iterator[None]:
-    """While the tool runs, SIGTERM (like Ctrl-C) raises Interrupted so the caller can clean up."""
+    """While the tool runs and while it is cleaned up after, SIGTERM, SIGINT and SIGHUP (a
+    dropped ssh session) raise Interrupted - once. Later signals are ignored until the
+    outermost guard exits, so a burst of Ctrl-Cs cannot cut the cleanup short."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
+        if _guard["raised"]:
+            return  # already aborting: let the cleanup finish
+        _guard["raised"] = True
         raise Interrupted(signum)
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, handler) for s in _SIGNALS}
+    _guard["depth"] += 1
     try:
         yield
     finally:
+        _guard["depth"] -= 1
         for s, h in previous.items():
             signal.signal(s, h)
+        if _guard["depth"] == 0:
+            _guard["raised"] = False
