@@ -408,3 +408,134 @@ def test_real_ghost_sighup_aborts_cleanly(binlog_mysql: str, tmp_path: Path) -> 
     assert {t for t in _tables(binlog_mysql) if not t.startswith("ec_")} == {"items"}
     assert [s for s, _ in _runs(binlog_mysql)] == ["aborted"]
     assert not Path(_run_dirs(binlog_mysql)[0]).exists()
+
+
+# --- the copy is verified before the cut-over ------------------------------------------------
+
+
+class Writer:
+    """Writes the same changes to ``items`` and to ``reference`` in one transaction each, in a
+    session with the given binlog_format, until stopped (bounded in count and time)."""
+
+    def __init__(self, url: str, binlog_format: str = "ROW") -> None:
+        import threading
+
+        self.engine = create_engine(url)
+        self.binlog_format = binlog_format
+        self.stop = threading.Event()
+        self.done = 0
+        self.failed: list[str] = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def __enter__(self) -> Writer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        self.engine.dispose()
+
+    def run(self) -> None:
+        import time
+
+        deadline = time.monotonic() + 90
+        i = 0
+        with self.engine.connect() as conn:
+            conn.execute(text(f"SET SESSION binlog_format = '{self.binlog_format}'"))
+            while not self.stop.is_set() and time.monotonic() < deadline and i < 20_000:
+                i += 1
+                try:
+                    for table in ("items", "reference"):
+                        conn.execute(text(f"INSERT INTO `{table}` (n, s) VALUES (:n, 'new')"), {"n": i})
+                        conn.execute(
+                            text(f"UPDATE `{table}` SET s = 'upd', n = n + 1 WHERE id = :id"), {"id": 1 + i % 997}
+                        )
+                    conn.commit()
+                    self.done += 1
+                except Exception as error:  # noqa: BLE001 - counted, reported by the test
+                    conn.rollback()
+                    self.failed.append(str(error).splitlines()[0])
+                time.sleep(0.004)
+
+
+def _checksum(url: str, table: str) -> tuple[int, int]:
+    """Rows by content, not id: a rolled-back insert consumes an id in one table only."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        count, crc = conn.execute(
+            text(f"SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', n, s))), 0) FROM `{table}`")
+        ).one()
+    engine.dispose()
+    return int(count), int(crc)
+
+
+def _with_reference(url: str, rows: int) -> None:
+    _table(url, rows=rows)
+    _table(url, "reference", rows=rows)
+
+
+def test_a_copy_that_missed_writes_is_never_cut_over(binlog_mysql: str, fake_ghost: str) -> None:
+    """The stand-in copies once and never applies the binlog: every write after its copy is
+    missing from _items_gho, as STATEMENT-format writes are for the real gh-ost."""
+    from expandcontract.online.api import OnlineFailed
+
+    _with_reference(binlog_mysql, 3000)
+    with (
+        Writer(binlog_mysql) as writer,
+        pytest.raises(OnlineFailed, match=r"the copy _items_gho differs from items") as e,
+    ):
+        alter(
+            "items", "ADD COLUMN c INT", engine="gh-ost", url=binlog_mysql, settings=_settings(), ghost_bin=fake_ghost
+        )
+    # (The stand-in's INSERT ... SELECT copy may deadlock a write: rolled back on both tables.)
+    assert writer.done > 10
+    assert "missing from the copy" in str(e.value) and "the cut-over was not released" in str(e.value)
+    assert {t for t in _tables(binlog_mysql) if not t.startswith("ec_")} == {"items", "reference"}
+    assert _checksum(binlog_mysql, "items") == _checksum(binlog_mysql, "reference")  # nothing lost
+    assert [s for s, _ in _runs(binlog_mysql)] == ["failed"]
+
+
+def test_verification_reports_what_it_compared(binlog_mysql: str, fake_ghost: str) -> None:
+    _table(binlog_mysql, rows=25_000)
+    result = alter(
+        "items",
+        "MODIFY COLUMN n BIGINT NOT NULL",
+        engine="gh-ost",
+        url=binlog_mysql,
+        settings=_settings(),
+        ghost_bin=fake_ghost,
+    )
+    assert result.verification == "copy verified: 25,000 rows in 3 range(s) match; not compared (type changed): n"
+
+
+@real_ghost
+@pytest.mark.parametrize("binlog_format", ["ROW", "STATEMENT"])
+def test_real_ghost_copy_is_verified_under_writes(binlog_mysql: str, binlog_format: str) -> None:
+    """Measured: sessions still writing STATEMENT binlog after `SET GLOBAL binlog_format=ROW`
+    lost 719-939 rows in the copy, and gh-ost exited 0."""
+    from expandcontract.online.api import OnlineFailed
+
+    _with_reference(binlog_mysql, 30_000)
+    kwargs: dict[str, object] = {
+        "engine": "gh-ost",
+        "url": binlog_mysql,
+        "settings": _settings(),
+        "extra_args": ["--skip-metadata-lock-check"],
+    }
+    with Writer(binlog_mysql, binlog_format) as writer:
+        if binlog_format == "STATEMENT":
+            with pytest.raises(
+                OnlineFailed, match=r"the copy _items_gho differs from items .* row\(s\) (differ|missing)"
+            ):
+                alter("items", "ADD COLUMN c INT", **kwargs)  # type: ignore[arg-type]
+        else:
+            result = alter("items", "ADD COLUMN c INT", **kwargs)  # type: ignore[arg-type]
+            assert result.verification is not None and result.verification.startswith("copy verified")
+    assert writer.done > 50 and writer.failed == []
+    engine = create_engine(binlog_mysql)
+    with engine.connect() as conn:
+        columns = [r[0] for r in conn.execute(text("SHOW COLUMNS FROM items"))]
+    engine.dispose()
+    assert columns == (["id", "n", "s", "c"] if binlog_format == "ROW" else ["id", "n", "s"])
+    assert _checksum(binlog_mysql, "items") == _checksum(binlog_mysql, "reference")  # every write kept

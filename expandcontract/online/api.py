@@ -74,6 +74,8 @@ class OnlineResult:
     cleaned: list[str] = field(default_factory=list)
     #: The tool's command line (credentials are never on it), for the record and for tests.
     argv: list[str] | None = None
+    #: What the comparison of the copy with the original found before the cut-over (gh-ost).
+    verification: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -83,6 +85,7 @@ class OnlineResult:
             "seconds": self.seconds,
             "progress": self.progress.to_dict() if self.progress else None,
             "argv": self.argv,
+            "verification": self.verification,
         }
 
 
@@ -282,7 +285,7 @@ def alter(
                     ],
                 ) from None
             result = OnlineResult(table, chosen, "validated" if not execute else "running")
-            argv_out: list[str] = []
+            run_report: dict[str, Any] = {}
             on_progress = _recording_progress(url, ledger, run_id, on_progress)
             try:
                 if chosen.engine in ("plain", "instant"):
@@ -303,7 +306,7 @@ def alter(
                         keep_old_table,
                         [*settings.online.ghost_args, *(extra_args or [])],
                         cut_over_lock_timeout=settings.online.cut_over_lock_timeout,
-                        argv_out=argv_out,
+                        report=run_report,
                     )
                 else:
                     result.progress = _ptosc(
@@ -318,7 +321,8 @@ def alter(
                         keep_old_table,
                         [*settings.online.ptosc_args, *(extra_args or [])],
                     )
-                result.argv = argv_out or None
+                result.argv = run_report.get("argv")
+                result.verification = run_report.get("verification")
             except OnlineFailed as failure:
                 _record_end(
                     conn, ledger, run_id, "aborted" if isinstance(failure, OnlineAborted) else "failed", failure.reason
@@ -479,8 +483,9 @@ def _ghost(
     extra: list[str],
     *,
     cut_over_lock_timeout: int = 1,
-    argv_out: list[str] | None = None,
+    report: dict[str, Any] | None = None,
 ) -> Progress | None:
+    """``report`` receives the command line (``argv``) and the copy check (``verification``)."""
     from expandcontract.online import ghost
     from expandcontract.online.process import Interrupted
     from expandcontract.online.rundir import ConnectionInfo, RunDir
@@ -520,6 +525,7 @@ def _ghost(
             return noop.progress
         run = ghost.GhostRun(table, run_dir)
         return _ghost_execute(
+            url,
             conn,
             ledger,
             run_id,
@@ -534,7 +540,7 @@ def _ghost(
             keep_old_table,
             extra,
             cut_over_lock_timeout,
-            argv_out,
+            report if report is not None else {},
         )
     except Interrupted as interrupted:
         cleaned = ghost.cleanup_after_failure(conn, table)
@@ -547,6 +553,7 @@ def _ghost(
 
 
 def _ghost_execute(
+    url: str,
     conn: Any,
     ledger: Any,
     run_id: int | None,
@@ -561,11 +568,35 @@ def _ghost_execute(
     keep_old_table: bool,
     extra: list[str],
     cut_over_lock_timeout: int,
-    argv_out: list[str] | None,
+    report: dict[str, Any],
 ) -> Progress | None:
-    from expandcontract.online import ghost
+    import threading
 
-    def postponed(r: Any) -> None:
+    from expandcontract.online import ghost
+    from expandcontract.online.verify import CopyCheck
+
+    checked: list[CopyCheck] = []
+    verifier: list[threading.Thread] = []
+
+    def hold_reached(r: Any) -> None:
+        # Runs on the thread that reads gh-ost's stdout: hand the work to another thread, so
+        # gh-ost never blocks writing its status while the tables are compared.
+        thread = threading.Thread(target=verify_then_release, args=(r,), daemon=True)
+        verifier.append(thread)
+        thread.start()
+
+    def verify_then_release(r: Any) -> None:
+        try:
+            check = _verify_ghost_copy(url, table, r, cut_over_lock_timeout)
+        except Exception as error:  # noqa: BLE001 - whatever it is, the copy stays unverified
+            check = CopyCheck(table, f"_{table}_gho", [], [], error=str(error).splitlines()[0][:500])
+        checked.append(check)
+        if not check.ok:
+            r.panic()  # never cut over a copy that lost data
+            return
+        if not postpone:
+            r.cut_over()
+            return
         _update(
             conn,
             ledger,
@@ -578,26 +609,84 @@ def _ghost_execute(
         if cut_over is not None:
             cut_over(r)
 
+    # gh-ost always waits for ec at the cut-over: the copy is verified before any swap.
     argv = ghost.build_argv(
         binary,
         info,
         run,
         clause,
         execute=True,
-        postpone=postpone,
+        postpone=True,
         keep_old_table=keep_old_table,
         extra=extra,
         cut_over_lock_timeout=cut_over_lock_timeout,
     )
-    if argv_out is not None:
-        argv_out[:] = argv
-    code, reason = ghost.run_ghost(argv, run, on_progress, postponed)
+    report["argv"] = argv
+    code, reason = ghost.run_ghost(argv, run, on_progress, hold_reached)
+    for thread in verifier:
+        thread.join(timeout=60)
+    if checked:
+        report["verification"] = checked[0].describe()
+    if checked and not checked[0].ok:
+        cleaned = ghost.cleanup_after_failure(conn, table)
+        conn.commit()
+        raise OnlineFailed(table, "gh-ost", f"{checked[0].describe()}; the cut-over was not released", cleaned)
     if code != 0 or not run.done:
         cleaned = ghost.cleanup_after_failure(conn, table)
         conn.commit()
         raise OnlineFailed(table, "gh-ost", reason or f"exit {code} without '# Done'", cleaned)
     progress: Progress | None = run.progress
     return progress
+
+
+def _verify_ghost_copy(url: str, table: str, run: Any, hold_timeout: int = 1) -> Any:
+    """Compare gh-ost's copy with the original while gh-ost holds the cut-over."""
+    from sqlalchemy import text
+
+    from expandcontract.db import connect, create_engine
+    from expandcontract.online.verify import verify_copy
+
+    engine_ = create_engine(url)
+
+    @contextlib.contextmanager
+    def quiesce() -> Iterator[None]:
+        # Writers wait on the read lock (at most hold_timeout to get it), as they do at the
+        # cut-over; gh-ost's applier writes only the copy, so it catches up meanwhile.
+        with connect(engine_) as locker:
+            locker.execute(text(f"SET SESSION lock_wait_timeout = {max(1, hold_timeout)}"))
+            locker.execute(text(f"LOCK TABLES `{table}` READ"))
+            try:
+                status = locker.execute(text("SHOW MASTER STATUS")).first()
+                _wait_until_applied(run, (str(status[0]), int(status[1])) if status else None)
+                yield
+            finally:
+                locker.execute(text("UNLOCK TABLES"))
+
+    try:
+        with connect(engine_) as conn:
+            return verify_copy(conn, table, f"_{table}_gho", quiesce=quiesce)
+    finally:
+        engine_.dispose()
+
+
+def _wait_until_applied(run: Any, position: tuple[str, int] | None, timeout: float = 10.0) -> None:
+    """Until gh-ost has read the binlog past ``position`` and has nothing queued to apply."""
+    from expandcontract.online.progress import parse_ghost_line
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            lines = run.command("sup").strip().splitlines()
+        except OSError:
+            lines = []
+        status = parse_ghost_line(lines[-1]) if lines else None
+        if status is not None and (status.backlog or "").startswith("0/"):
+            file, _, pos = (status.streamer or "").rpartition(":")
+            if position is None or (pos.isdigit() and (file, int(pos)) >= position):
+                time.sleep(0.05)  # the last dequeued event is being written
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"gh-ost did not apply the binlog up to {position} within {timeout:g}s")
 
 
 def _ptosc(
