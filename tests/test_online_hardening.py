@@ -9,6 +9,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -539,3 +540,81 @@ def test_real_ghost_copy_is_verified_under_writes(binlog_mysql: str, binlog_form
     engine.dispose()
     assert columns == (["id", "n", "s", "c"] if binlog_format == "ROW" else ["id", "n", "s"])
     assert _checksum(binlog_mysql, "items") == _checksum(binlog_mysql, "reference")  # every write kept
+
+
+def test_binlog_format_advice_covers_sessions_already_open(binlog_mysql: str, fake_ghost: str) -> None:
+    """Measured: ec advised `SET GLOBAL binlog_format=ROW`; sessions already open kept writing
+    STATEMENT events and the next run lost their writes."""
+    from expandcontract.online.preflight import OnlineRefused
+
+    _table(binlog_mysql)
+    engine = create_engine(binlog_mysql)
+    with engine.begin() as conn:
+        conn.execute(text("SET GLOBAL binlog_format = 'STATEMENT'"))
+    try:
+        with pytest.raises(OnlineRefused) as refused:
+            alter(
+                "items",
+                "ADD COLUMN c INT",
+                engine="gh-ost",
+                url=binlog_mysql,
+                settings=_settings(),
+                ghost_bin=fake_ghost,
+            )
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("SET GLOBAL binlog_format = 'ROW'"))
+        engine.dispose()
+    message = str(refused.value)
+    assert "binlog_format is STATEMENT" in message
+    assert "sessions opened before keep writing STATEMENT" in message
+    assert "reconnect" in message and "server config" in message
+
+
+def _postponed_driver(url: str, ghost_bin: str, tmp_path: Path) -> Any:
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "drive.py"
+    script.write_text(
+        "from expandcontract.online.api import alter\n"
+        "from expandcontract.config import settings_from_mapping\n"
+        f"alter('items', 'ADD COLUMN c INT', engine='gh-ost', url={url!r}, postpone=True, ghost_bin={ghost_bin!r},\n"
+        "      settings=settings_from_mapping({'online-threshold-rows': 0}))\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and [s for s, _ in _runs(url)] != ["postponed"]:
+        time.sleep(0.1)
+    assert [s for s, _ in _runs(url)] == ["postponed"]
+    return proc
+
+
+def test_online_cutover_verifies_the_copy_again(binlog_mysql: str, fake_ghost: str, tmp_path: Path) -> None:
+    from expandcontract.online.api import OnlineCutoverRefused, cutover, online_abort
+
+    _table(binlog_mysql)
+    driver = _postponed_driver(binlog_mysql, fake_ghost, tmp_path)
+    engine = create_engine(binlog_mysql)
+    with engine.begin() as conn:  # written after the copy, never applied by the stand-in
+        conn.execute(text("INSERT INTO items (n, s) VALUES (1, 'late'), (2, 'late')"))
+    engine.dispose()
+    with pytest.raises(OnlineCutoverRefused, match=r"not released: the copy _items_gho differs .* 2 row\(s\) missing"):
+        cutover("items", url=binlog_mysql, settings=_settings())
+    assert [s for s, _ in _runs(binlog_mysql)] == ["postponed"]  # still held, nothing swapped
+    online_abort("items", url=binlog_mysql, settings=_settings(), reason="copy drifted")
+    driver.communicate(timeout=60)
+    assert {t for t in _tables(binlog_mysql) if not t.startswith("ec_")} == {"items"}
+    assert [s for s, _ in _runs(binlog_mysql)] == ["aborted"]
+
+
+def test_online_cutover_releases_a_verified_copy(binlog_mysql: str, fake_ghost: str, tmp_path: Path) -> None:
+    from expandcontract.online.api import cutover
+
+    _table(binlog_mysql)
+    driver = _postponed_driver(binlog_mysql, fake_ghost, tmp_path)
+    assert cutover("items", url=binlog_mysql, settings=_settings()).startswith("cut-over of items released")
+    driver.communicate(timeout=60)
+    assert driver.returncode == 0
+    assert [s for s, _ in _runs(binlog_mysql)] == ["done"]

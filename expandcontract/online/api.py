@@ -43,6 +43,19 @@ class OnlineAborted(OnlineFailed):
     """Interrupted (Ctrl-C / SIGTERM) and cleaned up."""
 
 
+class OnlineCutoverRefused(ExpandContractError):
+    """The copy no longer matches the original: the postponed cut-over was not released."""
+
+    exit_code = 1
+
+    def __init__(self, table: str, why: str) -> None:
+        self.table = table
+        self.why = why
+        super().__init__(
+            f"cut-over of {table} not released: {why}. gh-ost still holds it; `ec online-abort {table}` stops the run"
+        )
+
+
 class OnlineLost(ExpandContractError):
     """A recorded online run whose process is gone: nothing can be cut over or waited for."""
 
@@ -587,7 +600,7 @@ def _ghost_execute(
 
     def verify_then_release(r: Any) -> None:
         try:
-            check = _verify_ghost_copy(url, table, r, cut_over_lock_timeout)
+            check = _verify_ghost_copy(url, table, r.command, cut_over_lock_timeout)
         except Exception as error:  # noqa: BLE001 - whatever it is, the copy stays unverified
             check = CopyCheck(table, f"_{table}_gho", [], [], error=str(error).splitlines()[0][:500])
         checked.append(check)
@@ -634,12 +647,15 @@ def _ghost_execute(
     if code != 0 or not run.done:
         cleaned = ghost.cleanup_after_failure(conn, table)
         conn.commit()
+        if reason and ("commanded 'panic'" in reason or "panic-file" in reason):
+            # Someone stopped it on purpose (`ec online-abort`, a panic flag file).
+            raise OnlineAborted(table, "gh-ost", reason, cleaned)
         raise OnlineFailed(table, "gh-ost", reason or f"exit {code} without '# Done'", cleaned)
     progress: Progress | None = run.progress
     return progress
 
 
-def _verify_ghost_copy(url: str, table: str, run: Any, hold_timeout: int = 1) -> Any:
+def _verify_ghost_copy(url: str, table: str, command: Callable[[str], str], hold_timeout: int = 1) -> Any:
     """Compare gh-ost's copy with the original while gh-ost holds the cut-over."""
     from sqlalchemy import text
 
@@ -657,7 +673,7 @@ def _verify_ghost_copy(url: str, table: str, run: Any, hold_timeout: int = 1) ->
             locker.execute(text(f"LOCK TABLES `{table}` READ"))
             try:
                 status = locker.execute(text("SHOW MASTER STATUS")).first()
-                _wait_until_applied(run, (str(status[0]), int(status[1])) if status else None)
+                _wait_until_applied(command, (str(status[0]), int(status[1])) if status else None)
                 yield
             finally:
                 locker.execute(text("UNLOCK TABLES"))
@@ -669,14 +685,14 @@ def _verify_ghost_copy(url: str, table: str, run: Any, hold_timeout: int = 1) ->
         engine_.dispose()
 
 
-def _wait_until_applied(run: Any, position: tuple[str, int] | None, timeout: float = 10.0) -> None:
+def _wait_until_applied(command: Callable[[str], str], position: tuple[str, int] | None, timeout: float = 10.0) -> None:
     """Until gh-ost has read the binlog past ``position`` and has nothing queued to apply."""
     from expandcontract.online.progress import parse_ghost_line
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            lines = run.command("sup").strip().splitlines()
+            lines = command("sup").strip().splitlines()
         except OSError:
             lines = []
         status = parse_ghost_line(lines[-1]) if lines else None
@@ -803,6 +819,23 @@ def cutover(
 
             if online_liveness(dict(row)) == "lost" or not Path(row["socket"]).exists():
                 raise OnlineLost(table, lost_message(dict(row)))
+            socket_path = Path(row["socket"])
+            # The copy was verified when gh-ost first held the cut-over; it may have drifted since.
+            check = _verify_ghost_copy(
+                str(conn.engine.url.render_as_string(hide_password=False)),
+                table,
+                lambda line: ghost_socket_send(socket_path, line),
+                settings.online.cut_over_lock_timeout,
+            )
+            if not check.ok:
+                ledger.log(
+                    conn,
+                    env,
+                    "online-cutover-refused",
+                    details={"table": table, "run": row["id"], "why": check.describe()},
+                )
+                conn.commit()
+                raise OnlineCutoverRefused(table, check.describe())
             socket_path = Path(row["socket"])
             (socket_path.parent / "postpone.flag").unlink(missing_ok=True)
             try:

@@ -153,8 +153,11 @@ def ghost_problems(server: ServerFacts, table: TableFacts) -> list[str]:
         )
     elif server.binlog_format.upper() != "ROW":
         problems.append(
-            f"binlog_format is {server.binlog_format}; gh-ost needs ROW (SET GLOBAL binlog_format=ROW, "
-            "and make it permanent in the server config)"
+            f"binlog_format is {server.binlog_format}; gh-ost needs ROW. `SET GLOBAL binlog_format=ROW` is not "
+            f"enough: sessions opened before keep writing {server.binlog_format} events, which gh-ost never "
+            "sees (their writes would be lost in the copy). Set binlog_format=ROW in the server config and "
+            "restart, or set it globally and make every application reconnect; ec also verifies the copy "
+            "before the cut-over"
         )
     if server.log_bin and server.binlog_row_image.upper() != "FULL":
         problems.append(f"binlog_row_image is {server.binlog_row_image}; gh-ost needs FULL")
