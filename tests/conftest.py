@@ -146,6 +146,9 @@ def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
             f"--pid-file={base / 'm.pid'}",
             "--user=root",
             "--performance-schema=ON",
+            # gh-ost (v1.1.8+) checks metadata locks at the cut-over through this instrument;
+            # without it, it must be told --skip-metadata-lock-check, which can lose a write.
+            "--performance-schema-instrument=wait/lock/metadata/sql/mdl=ON",
             f"--log-bin={base / 'binlog'}",
             "--binlog-format=ROW",
             "--binlog-row-image=FULL",

@@ -559,7 +559,6 @@ def test_real_ghost_end_to_end(binlog_mysql: str) -> None:
         engine="gh-ost",
         url=mysql,
         settings=_settings(),
-        extra_args=["--skip-metadata-lock-check"],
     )
     assert result.state == "done" and column_type(mysql, "items", "n") == "bigint(20)"
 

@@ -16,6 +16,7 @@ from expandcontract.online.preflight import (
     TableFacts,
     check_table_name,
     ghost_problems,
+    metadata_lock_problems,
     ptosc_problems,
     server_facts,
     table_facts,
@@ -133,8 +134,10 @@ def plan(
     settings: Settings | None = None,
     ghost_bin: str | None = None,
     ptosc_bin: str | None = None,
+    extra_args: list[str] | None = None,
 ) -> tuple[Plan, ServerFacts, TableFacts]:
-    """How ``alter`` will run on ``table``, and why."""
+    """How ``alter`` will run on ``table``, and why. ``extra_args``: the tool flags the run
+    will get (some change what is safe)."""
     settings = settings or Settings()
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}")
@@ -173,17 +176,22 @@ def plan(
         from expandcontract.online.ghost import GhostBinary, mariadb_incompatible
 
         problems = ghost_problems(server, facts)
+        build = "gh-ost"
         try:
-            incompatible = mariadb_incompatible(GhostBinary.find(ghost_bin), server)
+            binary = GhostBinary.find(ghost_bin)
+            build = binary.describe()
+            incompatible = mariadb_incompatible(binary, server)
             if incompatible:
                 problems.insert(0, incompatible)
+            if binary.check_flags(["--skip-metadata-lock-check"]) is None:  # a build with the check
+                problems += metadata_lock_problems(server, list(extra_args or []))
         except OnlineRefused as refused:
             problems = refused.reasons + problems
         if not problems:
             return (
                 Plan(
                     "gh-ost",
-                    f"{size}, at or over the {threshold:,}-row threshold: copy online with gh-ost",
+                    f"{size}, at or over the {threshold:,}-row threshold: copy online with {build}",
                     facts.rows,
                     facts.bytes,
                 ),
@@ -280,7 +288,14 @@ def alter(
         # cleanup and the record after it cannot be cut short by another signal.
         with interrupts_as_exception(), connect(engine_) as conn:
             chosen, server, _facts = plan(
-                conn, table, alter, engine=engine, settings=settings, ghost_bin=ghost_bin, ptosc_bin=ptosc_bin
+                conn,
+                table,
+                alter,
+                engine=engine,
+                settings=settings,
+                ghost_bin=ghost_bin,
+                ptosc_bin=ptosc_bin,
+                extra_args=[*settings.online.ghost_args, *(extra_args or [])],
             )
             conn.rollback()
             ledger = Ledger(settings.ledger)
@@ -533,7 +548,9 @@ def _ghost(
             # A validation that fails after gh-ost created its tables leaves _gho/_ghc behind.
             cleaned = ghost.cleanup_after_failure(conn, table)
             conn.commit()
-            raise OnlineRefused(table, [f"gh-ost's validation run failed: {reason}"], cleaned=cleaned)
+            raise OnlineRefused(
+                table, [f"gh-ost's validation run failed: {ghost.explain_failure(reason or '')}"], cleaned=cleaned
+            )
         if not execute:
             return noop.progress
         run = ghost.GhostRun(table, run_dir)

@@ -76,9 +76,34 @@ class GhostBinary:
                 return f"{arg}: {said[0] if said else f'exit {result.returncode}'}"
         return None
 
+    def features(self) -> dict[str, bool]:
+        """What this build can do, probed by flag (source builds print no version)."""
+        probes = ("checkpoint", "revert", "attempt-instant-ddl")
+        return {flag: self.check_flags([f"--{flag}"]) is None for flag in probes}
+
+    def describe(self) -> str:
+        """The version, or for a source build ('unversioned') what its flags show."""
+        if self.version_tuple() is not None:
+            return f"gh-ost {self.version}"
+        has = [f"--{flag}" for flag, present in self.features().items() if present]
+        return f"gh-ost {self.version.split(' ')[0]} build" + (f" with {', '.join(has)}" if has else "")
+
     def version_tuple(self) -> tuple[int, ...] | None:
         m = re.match(r"v?(\d+)\.(\d+)\.(\d+)", self.version)
         return tuple(int(x) for x in m.groups()) if m else None
+
+
+MARIADB_SUPPORT = (
+    "this gh-ost build predates MariaDB support: v1.1.6 to v1.1.10 (and source builds of that time) fail on "
+    "MariaDB before 11.1; use a build of gh-ost master from after 2026-06-22 (PR #1724) or v1.1.5"
+)
+
+
+def explain_failure(reason: str) -> str:
+    """gh-ost's FATAL line, with what it means when that is not obvious."""
+    if "transaction_isolation" in reason and "1193" in reason:
+        return f"{reason} - {MARIADB_SUPPORT}"
+    return reason
 
 
 def mariadb_incompatible(binary: GhostBinary, server: ServerFacts) -> str | None:

