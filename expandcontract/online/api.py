@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -184,7 +185,7 @@ def plan(
             if incompatible:
                 problems.insert(0, incompatible)
             if binary.check_flags(["--skip-metadata-lock-check"]) is None:  # a build with the check
-                problems += metadata_lock_problems(server, list(extra_args or []))
+                problems += metadata_lock_problems(server, [*settings.online.ghost_args, *(extra_args or [])])
         except OnlineRefused as refused:
             problems = refused.reasons + problems
         if not problems:
@@ -205,7 +206,7 @@ def plan(
         from expandcontract.online.ptosc import find_ptosc
 
         find_ptosc(ptosc_bin)
-        problems = ptosc_problems(server, facts)
+        problems = ptosc_problems(server, facts, [*settings.online.ptosc_args, *(extra_args or [])])
     except OnlineRefused as refused:
         problems = refused.reasons
     if not problems:
@@ -295,7 +296,7 @@ def alter(
                 settings=settings,
                 ghost_bin=ghost_bin,
                 ptosc_bin=ptosc_bin,
-                extra_args=[*settings.online.ghost_args, *(extra_args or [])],
+                extra_args=extra_args,
             )
             conn.rollback()
             ledger = Ledger(settings.ledger)
@@ -319,7 +320,8 @@ def alter(
                 if chosen.engine in ("plain", "instant"):
                     _plain(conn, table, _check_clause(alter), chosen, execute, settings)
                 elif chosen.engine == "gh-ost":
-                    result.progress = _ghost(
+                    ghost_call = functools.partial(
+                        _ghost,
                         url,
                         conn,
                         ledger,
@@ -336,6 +338,42 @@ def alter(
                         cut_over_lock_timeout=settings.online.cut_over_lock_timeout,
                         report=run_report,
                     )
+                    try:
+                        result.progress = ghost_call()
+                    except OnlineRefused as refused:
+                        if engine != "auto" or postpone:
+                            raise
+                        # gh-ost's own validation said no (a check ec cannot make beforehand):
+                        # auto mode tries pt-online-schema-change, and says why.
+                        fallback, _, _ = plan(
+                            conn,
+                            table,
+                            alter,
+                            engine="pt-online-schema-change",
+                            settings=settings,
+                            ptosc_bin=ptosc_bin,
+                            extra_args=extra_args,
+                        )
+                        chosen = Plan(
+                            fallback.engine,
+                            f"{fallback.reason}; gh-ost could not run: {'; '.join(refused.reasons)}",
+                            fallback.rows,
+                            fallback.bytes,
+                        )
+                        result.plan = chosen
+                        _update(conn, ledger, run_id, engine=chosen.engine, reason=chosen.reason)
+                        result.progress = _ptosc(
+                            url,
+                            conn,
+                            table,
+                            _check_clause(alter),
+                            execute,
+                            server,
+                            on_progress,
+                            ptosc_bin,
+                            keep_old_table,
+                            [*settings.online.ptosc_args, *(extra_args or [])],
+                        )
                 else:
                     result.progress = _ptosc(
                         url,

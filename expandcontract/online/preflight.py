@@ -232,8 +232,14 @@ def common_problems(table: TableFacts, *, engine: str) -> list[str]:
     return problems
 
 
-def ptosc_problems(server: ServerFacts, table: TableFacts) -> list[str]:
+def ptosc_problems(server: ServerFacts, table: TableFacts, extra: list[str] | None = None) -> list[str]:
     problems = common_problems(table, engine="pt-online-schema-change")
+    if table.parent_fks and not any(a.startswith("--alter-foreign-keys-method") for a in extra or []):
+        problems.append(
+            f"other tables' foreign keys point at {table.table} ({', '.join(table.parent_fks)}): pt-online-schema-"
+            "change must be told how to move them: --tool-arg=--alter-foreign-keys-method=rebuild_constraints "
+            "(or auto, drop_swap; see its documentation)"
+        )
     if table.triggers:
         problems.append(
             f"triggers ({', '.join(table.triggers)}): pt-online-schema-change installs its own; drop these first"

@@ -22,7 +22,12 @@ class Interrupted(Exception):
 
 class ToolProcess:
     def __init__(
-        self, argv: list[str], *, on_stdout: Callable[[str], None] | None = None, env: dict[str, str] | None = None
+        self,
+        argv: list[str],
+        *,
+        on_stdout: Callable[[str], None] | None = None,
+        on_stderr: Callable[[str], None] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.argv = argv
         self.on_stdout = on_stdout
@@ -44,7 +49,7 @@ class ToolProcess:
             raise OnlineRefused("-", [f"{argv[0]} is not installed or not executable"]) from None
         self._threads = [
             threading.Thread(target=self._pump, args=(self.proc.stdout, self.stdout_tail, on_stdout), daemon=True),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr_tail, None), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr_tail, on_stderr), daemon=True),
         ]
         for thread in self._threads:
             thread.start()

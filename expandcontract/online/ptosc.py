@@ -86,7 +86,8 @@ def run_ptosc(argv: list[str], on_progress: Callable[[Progress], None] | None) -
             on_progress(progress)
 
     with interrupts_as_exception():
-        process = ToolProcess(argv, on_stdout=stdout)
+        # pt-osc writes its progress ("Copying `db`.`t`:  64% 00:01 remain") to stderr.
+        process = ToolProcess(argv, on_stdout=stdout, on_stderr=stdout)
         try:
             code = process.wait()
         except Interrupted:
