@@ -755,3 +755,40 @@ def test_auto_falls_back_to_ptosc_when_ghost_validation_fails(binlog_mysql: str,
     assert "gh-ost could not run: gh-ost's validation run failed" in result.plan.reason
     assert column_type(binlog_mysql, "items", "n") == "bigint(20)"
     assert {t for t in _tables(binlog_mysql) if not t.startswith("ec_")} == {"items", "_items_old"}
+
+
+# --- a failing progress reader stops nothing -------------------------------------------------
+
+
+def test_a_broken_progress_reader_stops_nothing(binlog_mysql: str, fake_ghost: str) -> None:
+    """Measured: with ec's stderr closed (`2>&1 | head`), printing progress raised, and the
+    ledger updates and the postponed hand-off stopped with it, silently."""
+    from expandcontract.online import ghost as ghost_module
+
+    _table(binlog_mysql, rows=3000)
+    handed: list[Any] = []
+
+    def broken(progress: Any) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def release(run: ghost_module.GhostRun) -> None:
+        handed.append(run)
+        run.cut_over()
+
+    result = alter(
+        "items",
+        "ADD COLUMN c INT",
+        engine="gh-ost",
+        url=binlog_mysql,
+        settings=_settings(),
+        ghost_bin=fake_ghost,
+        postpone=True,
+        cut_over=release,
+        on_progress=broken,
+    )
+    assert result.state == "done" and len(handed) == 1
+    engine = create_engine(binlog_mysql)
+    with engine.connect() as conn:
+        percent = conn.execute(text("SELECT percent FROM ec_online_runs")).scalar()
+    engine.dispose()
+    assert percent == 100.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -423,9 +424,17 @@ def _recording_progress(
 
     last = [0.0]
 
+    failed: list[str] = []
+
     def record(progress: Progress) -> None:
-        if callback is not None:
-            callback(progress)
+        if callback is not None and not failed:
+            try:
+                callback(progress)
+            except Exception as error:  # noqa: BLE001 - a reader gone (closed stderr) stops only itself
+                failed.append(str(error))
+                logging.getLogger("expandcontract.online").warning(
+                    "progress display stopped (%s); the run and its record go on", error
+                )
         if run_id is None or time.monotonic() - last[0] < 2.0 or progress.percent is None:
             return
         last[0] = time.monotonic()

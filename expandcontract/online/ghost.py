@@ -11,6 +11,7 @@ goes back to postponing while the file exists if that attempt fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -222,7 +223,9 @@ def run_ghost(
             run.progress = progress
             run.history.append(progress)
             if on_progress:
-                on_progress(progress)
+                # Whatever the progress reader does, the postponed hand-off below must happen.
+                with contextlib.suppress(Exception):
+                    on_progress(progress)
             if progress.postponing and not notified and on_postponed:
                 notified = True
                 on_postponed(run)
