@@ -792,3 +792,33 @@ def test_a_broken_progress_reader_stops_nothing(binlog_mysql: str, fake_ghost: s
         percent = conn.execute(text("SELECT percent FROM ec_online_runs")).scalar()
     engine.dispose()
     assert percent == 100.0
+
+
+def test_ptosc_trigger_rights_on_a_binlog_server_are_checked_before_any_copy(binlog_mysql: str) -> None:
+    """Measured: on a binlog-enabled MariaDB, pt-osc with its documented grants passes its dry
+    run, then fails creating its triggers (it needs SUPER or log_bin_trust_function_creators)."""
+    from expandcontract.online.preflight import OnlineRefused
+
+    _table(binlog_mysql, rows=2000)
+    database = make_url(binlog_mysql).database
+    grants = (
+        f"ALTER, CREATE, DELETE, DROP, INDEX, INSERT, LOCK TABLES, SELECT, TRIGGER, UPDATE ON `{database}`.*",
+        "PROCESS, REPLICATION SLAVE ON *.*",
+    )
+    root = create_engine(binlog_mysql)
+    with root.begin() as conn:
+        conn.execute(text("CREATE USER IF NOT EXISTS 'ec_ptosc'@'%' IDENTIFIED BY 'pw'"))
+        for grant in grants:
+            conn.execute(text(f"GRANT {grant} TO 'ec_ptosc'@'%'"))
+    try:
+        url = binlog_mysql.replace("root@", "ec_ptosc:pw@")
+        with pytest.raises(OnlineRefused, match=r"cannot create triggers.*log_bin_trust_function_creators"):
+            alter(
+                "items", "MODIFY COLUMN s VARCHAR(40)", engine="pt-online-schema-change", url=url, settings=_settings()
+            )
+    finally:
+        with root.begin() as conn:
+            conn.execute(text("DROP USER IF EXISTS 'ec_ptosc'@'%'"))
+        root.dispose()
+    assert {t for t in _tables(binlog_mysql) if not t.startswith("ec_")} == {"items"}
+    assert column_type(binlog_mysql, "items", "s") == "varchar(20)"

@@ -22,6 +22,7 @@ from expandcontract.online.preflight import (
     ptosc_problems,
     server_facts,
     table_facts,
+    trigger_problem,
 )
 from expandcontract.online.progress import Progress
 
@@ -208,6 +209,9 @@ def plan(
 
         find_ptosc(ptosc_bin)
         problems = ptosc_problems(server, facts, [*settings.online.ptosc_args, *(extra_args or [])])
+        trigger = trigger_problem(conn) if server.log_bin else None
+        if trigger:
+            problems.append(trigger)
     except OnlineRefused as refused:
         problems = refused.reasons
     if not problems:

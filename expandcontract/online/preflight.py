@@ -232,6 +232,33 @@ def common_problems(table: TableFacts, *, engine: str) -> list[str]:
     return problems
 
 
+def trigger_problem(conn: Any) -> str | None:
+    """pt-osc works through triggers; on a server with binary logging, creating one needs SUPER
+    or log_bin_trust_function_creators, which its dry run does not try. Create and drop one on
+    a scratch table, so the refusal comes before any copy."""
+    import secrets
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    name = f"_ec_trigger_probe_{secrets.token_hex(4)}"
+    try:
+        conn.execute(text(f"CREATE TABLE `{name}` (id INT PRIMARY KEY)"))
+        try:
+            conn.execute(text(f"CREATE TRIGGER `{name}_t` AFTER INSERT ON `{name}` FOR EACH ROW SET @ec_probe = 1"))
+        finally:
+            conn.execute(text(f"DROP TABLE IF EXISTS `{name}`"))  # drops the trigger with it
+    except DBAPIError as error:
+        conn.rollback()
+        detail = str(getattr(error, "orig", error)).splitlines()[0]
+        return (
+            f"this account cannot create triggers here ({detail}); pt-online-schema-change needs them. With binary "
+            "logging on, grant SUPER or SET GLOBAL log_bin_trust_function_creators=1 (and in the server config)"
+        )
+    conn.commit()
+    return None
+
+
 def ptosc_problems(server: ServerFacts, table: TableFacts, extra: list[str] | None = None) -> list[str]:
     problems = common_problems(table, engine="pt-online-schema-change")
     if table.parent_fks and not any(a.startswith("--alter-foreign-keys-method") for a in extra or []):
