@@ -539,6 +539,12 @@ def history_command(
         why = f"  ({e.reason})" if e.reason else ""
         if "revision" in e.details:
             color = f" {e.details['revision']}" + (f" [{e.details['phase']}]" if e.details.get("phase") else "")
+        elif "table" in e.details:  # online schema changes
+            color = f" {e.details['table']}" + (f" via {e.details['engine']}" if e.details.get("engine") else "")
+            if e.details.get("seconds") is not None:
+                color += f" in {float(e.details['seconds']):.1f}s"
+        elif isinstance(e.details.get("desired"), dict) and not e.color:  # traffic attempts and failures
+            color = " " + ", ".join(f"{c} {w}%" for c, w in e.details["desired"].items())
         click.echo(f"{e.occurred_at:%Y-%m-%d %H:%M:%S}  {e.environment}  {e.action}{color}{change}  by {e.actor}{why}")
     if not events:
         click.echo("no events yet")

@@ -822,3 +822,18 @@ def test_ptosc_trigger_rights_on_a_binlog_server_are_checked_before_any_copy(bin
         root.dispose()
     assert {t for t in _tables(binlog_mysql) if not t.startswith("ec_")} == {"items"}
     assert column_type(binlog_mysql, "items", "s") == "varchar(20)"
+
+
+def test_history_names_table_engine_result_and_duration(binlog_mysql: str, fake_ghost: str) -> None:
+    """Measured: `ec history` showed `online-start` with no table, engine or result."""
+    from click.testing import CliRunner
+
+    from expandcontract.cli import main
+
+    _table(binlog_mysql)
+    alter("items", "ADD COLUMN c INT", engine="gh-ost", url=binlog_mysql, settings=_settings(), ghost_bin=fake_ghost)
+    result = CliRunner().invoke(main, ["history", "--url", binlog_mysql])
+    assert result.exit_code == 0, result.output
+    lines = [line.split("  ", 2)[2] for line in result.output.splitlines()]
+    assert lines[0].startswith("online-start items via gh-ost  by ")
+    assert lines[1].startswith("online-done items via gh-ost in ") and "s  by " in lines[1]

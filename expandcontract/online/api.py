@@ -510,9 +510,16 @@ def _record_end(
     if percent is not None:
         values["percent"] = percent
     conn.execute(update(t).where(t.c.id == run_id).values(**values))
-    row = conn.execute(select(t.c.environment, t.c.table_name, t.c.engine).where(t.c.id == run_id)).one()
+    row = conn.execute(
+        select(t.c.environment, t.c.table_name, t.c.engine, t.c.started_at, t.c.finished_at).where(t.c.id == run_id)
+    ).one()
+    seconds = (row[4] - row[3]).total_seconds() if row[3] and row[4] else None
     ledger.log(
-        conn, row[0], f"online-{state}", reason=result, details={"table": row[1], "engine": row[2], "run": run_id}
+        conn,
+        row[0],
+        f"online-{state}",
+        reason=result,
+        details={"table": row[1], "engine": row[2], "run": run_id, "seconds": seconds},
     )
     conn.commit()
 
