@@ -5,6 +5,7 @@ end on MariaDB under write load, refusals that change nothing, interrupts that c
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -197,7 +198,7 @@ def test_postponed_cut_over_is_released_by_ec(mysql: str, fake_ghost: str) -> No
     assert not run.postpone_flag.exists()
     assert any(p.postponing for p in run.history) and run.history[-1].percent == 100.0
     assert column_type(mysql, "items", "n") == "bigint(20)"
-    assert {"items", "_items_del"} <= _tables(mysql)
+    assert any(re.fullmatch(r"_items_\d{14}_del", t) for t in _tables(mysql))  # kept, timestamped
 
 
 def test_failed_cut_over_cleanup_keeps_the_original_table(mysql: str, fake_ghost: str) -> None:
@@ -208,7 +209,8 @@ def test_failed_cut_over_cleanup_keeps_the_original_table(mysql: str, fake_ghost
     with engine.begin() as conn:
         dropped = ghost.cleanup_after_failure(conn, "items")
     engine.dispose()
-    assert dropped == ["_items_gho", "_items_ghc", "_items_del"]  # _del only because it is the sentry
+    assert dropped[:2] == ["_items_gho", "_items_ghc"] and len(dropped) == 3
+    assert re.fullmatch(r"_items_\d{14}_del", dropped[2])  # the sentry, under the old table's name
     assert _tables(mysql) == {"items"}
     assert column_type(mysql, "items", "n") == "int(11)"
 
@@ -216,11 +218,12 @@ def test_failed_cut_over_cleanup_keeps_the_original_table(mysql: str, fake_ghost
 def test_a_real_old_table_is_never_dropped(mysql: str) -> None:
     _table(mysql)
     _table(mysql, "_items_del", rows=3)  # a previous success's old table, not a sentry
+    _table(mysql, "_items_20261130120000_del", rows=3)  # the same, timestamped
     engine = create_engine(mysql)
     with engine.begin() as conn:
         assert ghost.cleanup_after_failure(conn, "items") == []
     engine.dispose()
-    assert "_items_del" in _tables(mysql)
+    assert {"_items_del", "_items_20261130120000_del"} <= _tables(mysql)
 
 
 def test_panic_over_the_socket(mysql: str, fake_ghost: str) -> None:

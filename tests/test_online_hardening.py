@@ -837,3 +837,46 @@ def test_history_names_table_engine_result_and_duration(binlog_mysql: str, fake_
     lines = [line.split("  ", 2)[2] for line in result.output.splitlines()]
     assert lines[0].startswith("online-start items via gh-ost  by ")
     assert lines[1].startswith("online-done items via gh-ost in ") and "s  by " in lines[1]
+
+
+# --- ec expand shows what an online change does ----------------------------------------------
+
+
+def test_expand_shows_the_engine_decision_and_progress(
+    binlog_mysql: str, fake_ghost: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Measured: `ec expand` showed only "applying l3 (expand)" for an online change, and a
+    refusal inside it read "refused, nothing was changed:." with the reasons dropped."""
+    import expandcontract
+    from expandcontract.errors import MigrationFailed
+    from tests.helpers import write_revision
+
+    _table(binlog_mysql, rows=3000)
+    project = tmp_path / "proj"
+    write_revision(
+        project / "versions",
+        "r1",
+        'online.alter("items", "MODIFY COLUMN s VARCHAR(40)")',  # a copy, not INSTANT
+        extra="from expandcontract import online\nphase = 'expand'",
+    )
+    (project / "pyproject.toml").write_text("[tool.expandcontract]\nonline-threshold-rows = 0\n")
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("EC_GHOST_BIN", fake_ghost)
+    said: list[str] = []
+    kw = {"url": binlog_mysql, "project": project / "versions"}
+    expandcontract.expand(echo=said.append, **kw)
+    decision = [line for line in said if "online change of items" in line]
+    assert decision and "gh-ost" in decision[0] and "rows" in decision[0]
+    assert any(line.strip().startswith("items: 100% copied") for line in said), said
+
+    write_revision(
+        project / "versions",
+        "r2",
+        'online.alter("items", "MODIFY COLUMN nope BIGINT")',  # no such column: every tool refuses
+        extra="from expandcontract import online\nphase = 'expand'",
+        down="r1",
+    )
+    with pytest.raises(MigrationFailed) as failed:
+        expandcontract.expand(echo=said.append, **kw)
+    message = str(failed.value)
+    assert "refused" in message and "\n  - " in message and "nope" in message  # the reasons, not just a header

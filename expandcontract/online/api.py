@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
 import time
@@ -27,6 +28,22 @@ from expandcontract.online.preflight import (
 from expandcontract.online.progress import Progress
 
 ENGINES = ("auto", "gh-ost", "pt-online-schema-change", "plain")
+
+#: Set by ``ec expand``/``ec contract`` while revisions run: where an online change inside a
+#: revision says what it decided and how far it got (``(say, progress(table, p))``).
+_REPORTER: contextvars.ContextVar[tuple[Callable[[str], None], Callable[[str, Progress], None]] | None] = (
+    contextvars.ContextVar("expandcontract_online_reporter", default=None)
+)
+
+
+@contextlib.contextmanager
+def reporting(say: Callable[[str], None], progress: Callable[[str, Progress], None]) -> Iterator[None]:
+    """Online changes run inside the block report their decision and progress here."""
+    token = _REPORTER.set((say, progress))
+    try:
+        yield
+    finally:
+        _REPORTER.reset(token)
 
 
 class OnlineFailed(ExpandContractError):
@@ -304,6 +321,11 @@ def alter(
                 extra_args=extra_args,
             )
             conn.rollback()
+            reporter = _REPORTER.get()
+            if reporter is not None:
+                reporter[0](f"  online change of {table}: {chosen.engine} ({chosen.reason})")
+                if on_progress is None:
+                    on_progress = functools.partial(reporter[1], table)
             ledger = Ledger(settings.ledger)
             try:
                 run_id = _record_start(conn, ledger, env, table, chosen, alter) if execute else None

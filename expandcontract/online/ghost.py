@@ -264,14 +264,16 @@ def cleanup_after_failure(conn: Any, table: str) -> list[str]:
         if _exists(conn, schema, name):
             conn.execute(text(f"DROP TABLE IF EXISTS `{name}`"))
             dropped.append(name)
-    sentry = f"_{table}_del"
-    comment = conn.execute(
-        text("SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = :s AND TABLE_NAME = :t"),
-        {"s": schema, "t": sentry},
-    ).scalar()
-    if comment == "ghost-cut-over-sentry":
-        conn.execute(text(f"DROP TABLE IF EXISTS `{sentry}`"))
-        dropped.append(sentry)
+    # The sentry carries the old table's name: _T_del, or _T_<YYYYMMDDhhmmss>_del with
+    # --timestamp-old-table (ec's default). Only a table with the sentry's comment is dropped.
+    old_names = re.compile(rf"_{re.escape(table)}_(\d{{14}}_)?del")
+    for name, comment in conn.execute(
+        text("SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = :s"),
+        {"s": schema},
+    ).all():
+        if old_names.fullmatch(name) and comment == "ghost-cut-over-sentry":
+            conn.execute(text(f"DROP TABLE IF EXISTS `{name}`"))
+            dropped.append(name)
     return dropped
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from expandcontract.config import RunnerSettings
 from expandcontract.db import backend, connect, create_engine
-from expandcontract.errors import GateClosed, MigrationFailed
+from expandcontract.errors import ExpandContractError, GateClosed, MigrationFailed
 from expandcontract.ledger.commands import Target, resolve_target
 from expandcontract.ledger.gate import Gate, GateDecision
 from expandcontract.ledger.store import Ledger
@@ -83,7 +83,10 @@ def _run(mode: str, *, echo: Echo | None, **kwargs: Any) -> RunReport:
                         raise GateClosed(closed)
             if not plan:
                 say("nothing to apply: the database is at the head of every branch")
-            _apply_plan(mode, plan, project, target, engine, ledger, report, say)
+            from expandcontract.online.api import reporting
+
+            with reporting(say, _online_progress(say)):
+                _apply_plan(mode, plan, project, target, engine, ledger, report, say)
     finally:
         engine.dispose()
     return report
@@ -173,6 +176,25 @@ def _apply_revision(rev: str, project: Project, target: Target, engine: Any, led
         raise MigrationFailed(rev, detail, partial=outcome.partial, attempts=attempt)
 
 
+def _online_progress(say: Echo, every: float = 5.0) -> Any:
+    """A line per online change every few seconds, and at the end of the copy."""
+    last: dict[str, float] = {}
+
+    def report(table: str, progress: Any) -> None:
+        now = time.monotonic()
+        done = progress.percent is not None and progress.percent >= 100.0
+        if done and last.get(table) == -1.0:
+            return
+        if not done and now - last.get(table, 0.0) < every:
+            return
+        last[table] = -1.0 if done else now
+        percent = f"{progress.percent:.0f}%" if progress.percent is not None else "?"
+        eta = f", eta {progress.eta}" if progress.eta and not done else ""
+        say(f"  {table}: {percent} copied ({progress.state or 'copying'}{eta})")
+
+    return report
+
+
 @dataclass
 class _Outcome:
     error: str | None = None
@@ -233,7 +255,12 @@ def _attempt(rev: str, project: Project, engine: Any, settings: RunnerSettings) 
                 partial = any(done and _is_schema_change(s) for s, done in succeeded)
             orig = getattr(error, "orig", None)
             lock_timeout = isinstance(error, DBAPIError) and _is_lock_timeout(orig, kind)
-            text = str(orig or error).strip().splitlines()[0] if str(orig or error).strip() else type(error).__name__
+            if isinstance(error, ExpandContractError):
+                text = str(error).strip()  # ec's own errors carry their reasons on the lines after
+            else:
+                text = (
+                    str(orig or error).strip().splitlines()[0] if str(orig or error).strip() else type(error).__name__
+                )
             dropped = _drop_invalid_indexes(engine, statements) if kind == "postgresql" else []
             detail = f"{type(orig or error).__name__}: {text}"
             if dropped:
