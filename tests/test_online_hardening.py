@@ -880,3 +880,35 @@ def test_expand_shows_the_engine_decision_and_progress(
         expandcontract.expand(echo=said.append, **kw)
     message = str(failed.value)
     assert "refused" in message and "\n  - " in message and "nope" in message  # the reasons, not just a header
+
+
+def test_near_the_threshold_rows_are_counted_not_estimated(mysql: str) -> None:
+    """Measured: a 1,000,000-row table estimated at 997,279 was 'under the threshold' and went
+    plain (1.3-1.7 s write block)."""
+    from expandcontract.online.api import plan
+
+    engine = create_engine(mysql)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE items (id INT PRIMARY KEY AUTO_INCREMENT, n INT NOT NULL, s VARCHAR(20))"))
+        conn.execute(text("INSERT INTO items (n, s) SELECT seq, 'x' FROM seq_1_to_20000"))
+        conn.execute(text("ANALYZE TABLE items"))
+        conn.execute(text("INSERT INTO items (n, s) SELECT seq, 'y' FROM seq_1_to_1500"))  # the estimate drifts
+    with engine.connect() as conn:
+        estimate = conn.execute(
+            text(
+                "SELECT TABLE_ROWS FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'items'"
+            )
+        ).scalar()
+        assert estimate != 21_500, "the estimate happened to be exact: the case was not exercised"
+        # The threshold between the two: the estimate and the count disagree about the side.
+        threshold = max(estimate, 21_500)
+        chosen, _, _ = plan(
+            conn,
+            "items",
+            "MODIFY COLUMN s VARCHAR(40)",
+            settings=settings_from_mapping({"online-threshold-rows": threshold}),
+        )
+    engine.dispose()
+    assert chosen.rows == 21_500 and "21,500 rows (counted)" in chosen.reason
+    assert chosen.engine == ("pt-online-schema-change" if threshold == 21_500 else "plain")
