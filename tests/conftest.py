@@ -110,71 +110,13 @@ def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
     """A throwaway mariadbd with performance_schema ON and ROW binary logging - what the shared
     server lacks - for session counting by program_name and gh-ost's pre-flight. Started here,
     on 127.0.0.1, stopped at the end of the session."""
-    import shutil
-    import socket
-    import subprocess
-    import time
+    from tests.mariadb_server import MariadbUnavailable, private_mariadbd
 
-    install, server = shutil.which("mariadb-install-db"), shutil.which("mariadbd") or "/usr/sbin/mariadbd"
-    if install is None or not os.path.exists(server):
-        _unavailable("mysql", "mariadb-install-db/mariadbd are not installed (apt-get install mariadb-server)")
-    base = tmp_path_factory.mktemp("mariadb")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    subprocess.run(
-        [
-            install,
-            "--no-defaults",
-            f"--datadir={base / 'data'}",
-            "--auth-root-authentication-method=normal",
-            "--skip-test-db",
-            "--user=root",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    proc = subprocess.Popen(
-        [
-            server,
-            "--no-defaults",
-            f"--datadir={base / 'data'}",
-            f"--socket={base / 's.sock'}",
-            f"--port={port}",
-            "--bind-address=127.0.0.1",
-            f"--pid-file={base / 'm.pid'}",
-            "--user=root",
-            "--performance-schema=ON",
-            # gh-ost (v1.1.8+) checks metadata locks at the cut-over through this instrument;
-            # without it, it must be told --skip-metadata-lock-check, which can lose a write.
-            "--performance-schema-instrument=wait/lock/metadata/sql/mdl=ON",
-            f"--log-bin={base / 'binlog'}",
-            "--binlog-format=ROW",
-            "--binlog-row-image=FULL",
-            "--server-id=7",
-            "--skip-name-resolve",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = make_url(f"mysql+pymysql://root@127.0.0.1:{port}/mysql")
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with create_engine(url).connect() as conn:
-                conn.execute(text("SELECT 1"))
-            break
-        except Exception:  # noqa: BLE001 - still starting
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                _unavailable("mysql", "the private mariadbd did not start")
-            time.sleep(0.2)
     try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        with private_mariadbd(tmp_path_factory.mktemp("mariadb")) as url:
+            yield url
+    except MariadbUnavailable as error:
+        _unavailable("mysql", str(error))
 
 
 @pytest.fixture

@@ -60,7 +60,13 @@ class CopyCheck:
             skipped = (
                 f"; not compared (type changed): {', '.join(self.skipped_columns)}" if self.skipped_columns else ""
             )
-            return f"copy verified: {self.rows:,} rows in {self.chunks} range(s) match{skipped}"
+            held = (
+                f"; {self.quiesced} range(s) re-checked with writers held"
+                f" (longest hold {self.longest_hold * 1000:.0f} ms)"
+                if self.quiesced
+                else ""
+            )
+            return f"copy verified: {self.rows:,} rows in {self.chunks} range(s) match{skipped}{held}"
         sample = []
         for what, keys in (("missing from the copy", self.missing), ("only in the copy", self.extra)):
             if keys:
