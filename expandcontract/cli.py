@@ -716,6 +716,11 @@ def revision_command(phase: str | None, message: str, rev_id: str | None, projec
 @click.option("--postpone", is_flag=True, help="gh-ost: copy, then wait for `ec online-cutover TABLE`.")
 @click.option("--drop-old-table", is_flag=True, help="Drop the old table after success (default: keep it).")
 @click.option(
+    "--resume",
+    is_flag=True,
+    help="Pick up TABLE's lost gh-ost run of the same ALTER (its process was killed) from its last checkpoint.",
+)
+@click.option(
     "--tool-arg",
     "tool_args",
     multiple=True,
@@ -733,6 +738,7 @@ def online_alter_command(
     dry_run: bool,
     postpone: bool,
     drop_old_table: bool,
+    resume: bool,
     tool_args: tuple[str, ...],
     fmt: str,
     url: str | None,
@@ -776,6 +782,7 @@ def online_alter_command(
         on_progress=progress,
         keep_old_table=not drop_old_table,
         extra_args=list(tool_args),
+        resume=resume,
     )
     if tty:
         click.echo("", err=True)

@@ -77,6 +77,8 @@ class OnlineSettings:
     ptosc_args: tuple[str, ...] = ()
     #: gh-ost's --cut-over-lock-timeout-seconds (it holds the lock up to twice this).
     cut_over_lock_timeout: int = 1
+    #: gh-ost's --checkpoint-seconds, for builds with --checkpoint (a killed run can resume).
+    checkpoint_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ _KEYS = {
     "switch",
     "online",
 }
-_ONLINE_KEYS = {"ghost-bin", "ptosc-bin", "ghost-args", "ptosc-args", "cut-over-lock-timeout"}
+_ONLINE_KEYS = {"ghost-bin", "ptosc-bin", "ghost-args", "ptosc-args", "cut-over-lock-timeout", "checkpoint-seconds"}
 _LEDGER_KEYS = {"table-prefix", "schema", "session-tag", "session-users"}
 _RUNNER_KEYS = {
     "lock-timeout",
@@ -314,6 +316,14 @@ def _online(value: object, path: Path | None) -> OnlineSettings:
         if seconds < 1 or seconds != int(seconds):
             raise ConfigError("online.cut-over-lock-timeout must be whole seconds from 1 (gh-ost's unit)", path=path)
         changes["cut_over_lock_timeout"] = int(seconds)
+    if "checkpoint-seconds" in values:
+        try:
+            seconds = parse_duration(values["checkpoint-seconds"], "online.checkpoint-seconds")
+        except ValueError as error:
+            raise ConfigError(str(error), path=path) from None
+        if seconds < 10 or seconds != int(seconds):
+            raise ConfigError("online.checkpoint-seconds must be whole seconds from 10 (gh-ost's minimum)", path=path)
+        changes["checkpoint_seconds"] = int(seconds)
     return replace(OnlineSettings(), **changes)
 
 

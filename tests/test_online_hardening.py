@@ -261,7 +261,14 @@ def test_real_ghost_failed_validation_leaves_nothing(binlog_mysql: str) -> None:
     assert [state for state, _ in _runs(binlog_mysql)] == ["refused"]
 
 
-def _killed_driver(url: str, ghost_bin: str, tmp_path: Path, extra: str = "") -> None:
+def _killed_driver(
+    url: str,
+    ghost_bin: str,
+    tmp_path: Path,
+    *,
+    settings: str = "settings_from_mapping({'online-threshold-rows': 0})",
+    wait_for_checkpoint: bool = False,
+) -> None:
     """A driver process that starts a postponed gh-ost run and is then SIGKILLed."""
     import signal
     import subprocess
@@ -273,16 +280,29 @@ def _killed_driver(url: str, ghost_bin: str, tmp_path: Path, extra: str = "") ->
         "from expandcontract.online.api import alter\n"
         "from expandcontract.config import settings_from_mapping\n"
         f"alter('items', 'ADD COLUMN c INT', engine='gh-ost', url={url!r}, postpone=True, ghost_bin={ghost_bin!r},\n"
-        f"      settings=settings_from_mapping({{'online-threshold-rows': 0}}){extra})\n"
+        f"      settings={settings})\n"
     )
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and [s for s, _ in _runs(url)] != ["postponed"]:
         time.sleep(0.1)
     assert [s for s, _ in _runs(url)] == ["postponed"]
+    while wait_for_checkpoint and time.monotonic() < deadline and not _checkpoints(url):
+        time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    time.sleep(1.0)  # gh-ost dies of SIGPIPE on its next status line
+    time.sleep(1.5)  # gh-ost dies of SIGPIPE on its next status line
+
+
+def _checkpoints(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT COUNT(*) FROM _items_ghk")).scalar() or 0)
+    except Exception:  # noqa: BLE001 - not created yet
+        return 0
+    finally:
+        engine.dispose()
 
 
 def test_a_killed_run_is_lost_not_running_and_online_abort_clears_it(
@@ -306,7 +326,7 @@ def test_a_killed_run_is_lost_not_running_and_online_abort_clears_it(
             "items", "ADD COLUMN d INT", engine="gh-ost", url=binlog_mysql, settings=_settings(), ghost_bin=fake_ghost
         )
     outcome = online_abort("items", url=binlog_mysql, settings=_settings(), reason="driver killed in a test")
-    assert outcome.dropped == ["_items_gho", "_items_ghc"] and outcome.runs == 1
+    assert outcome.dropped == ["_items_gho", "_items_ghc", "_items_ghk"] and outcome.runs == 1
     assert [s for s, _ in _runs(binlog_mysql)] == ["aborted"]  # the refusal above came before any start
     assert {t for t in _tables(binlog_mysql) if not t.startswith("ec_")} == {"items"}
     assert not any(p for p in expandcontract.status(**kw).problems if "online" in p)
@@ -359,7 +379,7 @@ def test_ec_online_abort_from_the_command_line(binlog_mysql: str, fake_ghost: st
     _killed_driver(binlog_mysql, fake_ghost, tmp_path)
     result = CliRunner().invoke(main, ["online-abort", "items", "--url", binlog_mysql, "--reason", "killed"])
     assert result.exit_code == 0, result.output
-    assert result.output == "items: 1 run(s) closed as aborted; removed: _items_gho, _items_ghc\n"
+    assert result.output == "items: 1 run(s) closed as aborted; removed: _items_gho, _items_ghc, _items_ghk\n"
 
 
 # --- signals ---------------------------------------------------------------------------------
@@ -912,3 +932,71 @@ def test_near_the_threshold_rows_are_counted_not_estimated(mysql: str) -> None:
     engine.dispose()
     assert chosen.rows == 21_500 and "21,500 rows (counted)" in chosen.reason
     assert chosen.engine == ("pt-online-schema-change" if threshold == 21_500 else "plain")
+
+
+# --- resume a killed run from its checkpoint -------------------------------------------------
+
+
+def _checkpoint_settings(fake_ghost: str | None = None) -> Settings:
+    online: dict[str, Any] = {"checkpoint-seconds": "10s"}
+    if fake_ghost:
+        online["ghost-bin"] = fake_ghost
+    return settings_from_mapping({"online-threshold-rows": 0, "online": online})
+
+
+def test_a_killed_run_resumes_from_its_checkpoint(binlog_mysql: str, fake_ghost: str, tmp_path: Path) -> None:
+    from expandcontract.online.api import online_runs
+
+    _table(binlog_mysql)
+    _killed_driver(binlog_mysql, fake_ghost, tmp_path)
+    assert "_items_ghk" in _tables(binlog_mysql)
+    result = alter(
+        "items",
+        "ADD COLUMN c INT",
+        engine="gh-ost",
+        url=binlog_mysql,
+        settings=_checkpoint_settings(fake_ghost),
+        resume=True,
+    )
+    assert result.state == "done" and "--resume" in (result.argv or [])
+    assert [s for s, _ in _runs(binlog_mysql)] == ["resumed", "done"]
+    assert online_runs(url=binlog_mysql, settings=_settings()) == []
+    engine = create_engine(binlog_mysql)
+    with engine.connect() as conn:
+        assert [r[0] for r in conn.execute(text("SHOW COLUMNS FROM items"))] == ["id", "n", "s", "c"]
+    engine.dispose()
+
+
+def test_resume_needs_a_lost_run_with_the_same_change(binlog_mysql: str, fake_ghost: str, tmp_path: Path) -> None:
+    from expandcontract.online.preflight import OnlineRefused
+
+    _table(binlog_mysql)
+    with pytest.raises(OnlineRefused, match="nothing to resume: no lost gh-ost run of items"):
+        alter("items", "ADD COLUMN c INT", url=binlog_mysql, settings=_checkpoint_settings(fake_ghost), resume=True)
+    _killed_driver(binlog_mysql, fake_ghost, tmp_path)
+    with pytest.raises(OnlineRefused, match=r"the lost run of items was ADD COLUMN c INT, not ADD COLUMN d INT"):
+        alter("items", "ADD COLUMN d INT", url=binlog_mysql, settings=_checkpoint_settings(fake_ghost), resume=True)
+
+
+@real_ghost
+def test_real_ghost_killed_run_resumes_under_writes(binlog_mysql: str, tmp_path: Path) -> None:
+    """The issue's bar: a killed run resumes and finishes with equal checksums."""
+    import time
+
+    _with_reference(binlog_mysql, 30_000)
+    ghost_bin = os.environ["EC_GHOST_BIN"]
+    with Writer(binlog_mysql) as writer:
+        _killed_driver(
+            binlog_mysql,
+            ghost_bin,
+            tmp_path,
+            settings="settings_from_mapping({'online-threshold-rows': 0, 'online': {'checkpoint-seconds': 10}})",
+            wait_for_checkpoint=True,
+        )
+        time.sleep(1.0)  # writes go on while nothing copies them
+        result = alter(
+            "items", "ADD COLUMN c INT", engine="gh-ost", url=binlog_mysql, settings=_checkpoint_settings(), resume=True
+        )
+    assert result.state == "done" and writer.done > 50 and writer.failed == []
+    assert "--resume" in (result.argv or []) and [s for s, _ in _runs(binlog_mysql)] == ["resumed", "done"]
+    assert _checksum(binlog_mysql, "items") == _checksum(binlog_mysql, "reference")

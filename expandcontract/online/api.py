@@ -155,15 +155,18 @@ def plan(
     ghost_bin: str | None = None,
     ptosc_bin: str | None = None,
     extra_args: list[str] | None = None,
+    resume: bool = False,
 ) -> tuple[Plan, ServerFacts, TableFacts]:
     """How ``alter`` will run on ``table``, and why. ``extra_args``: the tool flags the run
-    will get (some change what is safe)."""
+    will get (some change what is safe). ``resume``: the lost run's ghost tables are expected."""
     settings = settings or Settings()
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}")
     check_table_name(table)
     clause = _check_clause(alter)
     server, facts = server_facts(conn), table_facts(conn, table)
+    if resume:
+        facts.leftovers = [t for t in facts.leftovers if t not in (f"_{table}_gho", f"_{table}_ghc")]
     threshold = settings.online_threshold_rows
     size = f"~{facts.rows:,} rows, {facts.bytes / 1e6:.1f} MB"
     if engine == "auto" and abs(facts.rows - threshold) <= threshold * 0.1:
@@ -273,6 +276,7 @@ def alter(
     ptosc_bin: str | None = None,
     keep_old_table: bool = True,
     extra_args: list[str] | None = None,
+    resume: bool = False,
 ) -> OnlineResult:
     """Run ``ALTER TABLE table <alter>`` without blocking writes on a large table.
 
@@ -283,6 +287,8 @@ def alter(
     ``cut_over(run)`` is called once it is ready (call ``run.cut_over()`` when you are), or a
     later ``ec online-cutover TABLE`` releases it. Called from an Alembic revision, it uses
     the migration's database; rendering offline (``--sql``) it only writes a marker comment.
+    ``resume`` picks up a lost gh-ost run of the same change (its process killed) from its last
+    checkpoint instead of starting over.
     """
     import os
 
@@ -318,15 +324,17 @@ def alter(
         # One guard from the start record to the end record: a signal aborts the tool, and the
         # cleanup and the record after it cannot be cut short by another signal.
         with interrupts_as_exception(), connect(engine_) as conn:
+            resumed = _lost_run(conn, settings, env, table, _check_clause(alter)) if resume else None
             chosen, server, _facts = plan(
                 conn,
                 table,
                 alter,
-                engine=engine,
+                engine="gh-ost" if resume else engine,
                 settings=settings,
                 ghost_bin=ghost_bin,
                 ptosc_bin=ptosc_bin,
                 extra_args=extra_args,
+                resume=resume,
             )
             conn.rollback()
             reporter = _REPORTER.get()
@@ -348,6 +356,18 @@ def alter(
                         "creates them)"
                     ],
                 ) from None
+            if resumed is not None and run_id is not None:
+                from expandcontract.ledger.store import utcnow
+
+                _update(
+                    conn,
+                    ledger,
+                    int(resumed["id"]),
+                    state="resumed",
+                    finished_at=utcnow(),
+                    result=f"resumed by run {run_id}",
+                    postponed=False,
+                )
             result = OnlineResult(table, chosen, "validated" if not execute else "running")
             run_report: dict[str, Any] = {}
             on_progress = _recording_progress(url, ledger, run_id, on_progress)
@@ -371,12 +391,14 @@ def alter(
                         keep_old_table,
                         [*settings.online.ghost_args, *(extra_args or [])],
                         cut_over_lock_timeout=settings.online.cut_over_lock_timeout,
+                        checkpoint_seconds=settings.online.checkpoint_seconds,
+                        resume=resume,
                         report=run_report,
                     )
                     try:
                         result.progress = ghost_call()
                     except OnlineRefused as refused:
-                        if engine != "auto" or postpone:
+                        if engine != "auto" or postpone or resume:
                             raise
                         # gh-ost's own validation said no (a check ec cannot make beforehand):
                         # auto mode tries pt-online-schema-change, and says why.
@@ -447,6 +469,36 @@ def alter(
             return result
     finally:
         engine_.dispose()
+
+
+def _lost_run(conn: Any, settings: Settings, env: str, table: str, clause: str) -> dict[str, Any]:
+    """The lost gh-ost run of ``table`` a resume picks up; refused unless it is the same change
+    and nothing still runs it."""
+    from pathlib import Path
+
+    from expandcontract.ledger.store import Ledger, active_online_runs
+    from expandcontract.online.ghost import ghost_socket_send
+
+    ledger = Ledger(settings.ledger)
+    ledger.create(conn)
+    conn.commit()
+    runs = [
+        r
+        for r in active_online_runs(conn, ledger, env)
+        if r["table_name"] == table and r["engine"] == "gh-ost" and r["liveness"] == "lost"
+    ]
+    if not runs:
+        raise OnlineRefused(
+            table, [f"nothing to resume: no lost gh-ost run of {table} (`ec status` lists the online runs)"]
+        )
+    run = runs[-1]
+    if run["alter_clause"] != clause:
+        raise OnlineRefused(table, [f"the lost run of {table} was {run['alter_clause']}, not {clause}"])
+    socket_path = Path(run.get("run_dir") or "/nonexistent") / "gh-ost.sock"
+    with contextlib.suppress(OSError):
+        ghost_socket_send(socket_path, "sup", timeout=1.0)
+        raise OnlineRefused(table, [f"its gh-ost still answers on {socket_path}: it is not lost"])
+    return run
 
 
 def _recording_progress(
@@ -599,6 +651,8 @@ def _ghost(
     extra: list[str],
     *,
     cut_over_lock_timeout: int = 1,
+    checkpoint_seconds: int | None = None,
+    resume: bool = False,
     report: dict[str, Any] | None = None,
 ) -> Progress | None:
     """``report`` receives the command line (``argv``) and the copy check (``verification``)."""
@@ -615,22 +669,31 @@ def _ghost(
     _update(conn, ledger, run_id, run_dir=str(run_dir.path))
     try:
         run_dir.ghost_config(info)
-        # A noop run first: gh-ost validates everything and cleans up after itself.
+        if checkpoint_seconds and binary.check_flags(["--checkpoint"]) is not None:
+            checkpoint_seconds = None  # a build without checkpoints (before v1.1.8)
+        if resume and not checkpoint_seconds:
+            raise OnlineRefused(table, [f"this gh-ost build ({binary.version}) cannot resume (no --checkpoint)"])
+        # A noop run first: gh-ost validates everything and cleans up after itself. (A resumed
+        # run has its ghost table already: the noop would refuse it.)
         noop = ghost.GhostRun(table, run_dir)
-        code, reason = ghost.run_ghost(
-            ghost.build_argv(
-                binary,
-                info,
+        code, reason = (
+            (0, None)
+            if resume
+            else ghost.run_ghost(
+                ghost.build_argv(
+                    binary,
+                    info,
+                    noop,
+                    clause,
+                    execute=False,
+                    postpone=False,
+                    keep_old_table=keep_old_table,
+                    extra=extra,
+                    cut_over_lock_timeout=cut_over_lock_timeout,
+                ),
                 noop,
-                clause,
-                execute=False,
-                postpone=False,
-                keep_old_table=keep_old_table,
-                extra=extra,
-                cut_over_lock_timeout=cut_over_lock_timeout,
-            ),
-            noop,
-            None,
+                None,
+            )
         )
         if code != 0:
             # A validation that fails after gh-ost created its tables leaves _gho/_ghc behind.
@@ -659,6 +722,8 @@ def _ghost(
             extra,
             cut_over_lock_timeout,
             report if report is not None else {},
+            checkpoint_seconds,
+            resume,
         )
     except Interrupted as interrupted:
         cleaned = ghost.cleanup_after_failure(conn, table)
@@ -687,6 +752,8 @@ def _ghost_execute(
     extra: list[str],
     cut_over_lock_timeout: int,
     report: dict[str, Any],
+    checkpoint_seconds: int | None = None,
+    resume: bool = False,
 ) -> Progress | None:
     import threading
 
@@ -738,6 +805,8 @@ def _ghost_execute(
         keep_old_table=keep_old_table,
         extra=extra,
         cut_over_lock_timeout=cut_over_lock_timeout,
+        checkpoint_seconds=checkpoint_seconds,
+        resume=resume,
     )
     report["argv"] = argv
     code, reason = ghost.run_ghost(argv, run, on_progress, hold_reached)

@@ -173,6 +173,8 @@ def build_argv(
     extra: list[str],
     replica_server_id: int | None = None,
     cut_over_lock_timeout: int = 1,
+    checkpoint_seconds: int | None = None,
+    resume: bool = False,
 ) -> list[str]:
     conf = run.run_dir.file("ghost.cnf")
     argv = [
@@ -198,6 +200,11 @@ def build_argv(
     ]
     if postpone:
         argv.append(f"--postpone-cut-over-flag-file={run.postpone_flag}")
+    if checkpoint_seconds:
+        # A killed run can then go on from its last checkpoint (`--resume`) instead of over.
+        argv += ["--checkpoint", f"--checkpoint-seconds={checkpoint_seconds}"]
+    if resume:
+        argv.append("--resume")
     argv.append("--timestamp-old-table" if keep_old_table else "--ok-to-drop-table")
     argv += extra
     if execute:
@@ -259,7 +266,7 @@ def cleanup_after_failure(conn: Any, table: str) -> list[str]:
 
     schema = conn.execute(text("SELECT DATABASE()")).scalar()
     dropped = []
-    for suffix in ("gho", "ghc"):
+    for suffix in ("gho", "ghc", "ghk"):  # with the ghost table gone, its checkpoint is no use
         name = f"_{table}_{suffix}"
         if _exists(conn, schema, name):
             conn.execute(text(f"DROP TABLE IF EXISTS `{name}`"))
