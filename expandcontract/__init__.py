@@ -32,6 +32,7 @@ __all__ = [
     "online_alter",
     "online_cutover",
     "online_resolve",
+    "online_revert",
     "require_retired",
     "resolve",
     "retire",
@@ -47,6 +48,7 @@ _ONLINE_COMMANDS = {
     "online_cutover": "cutover",
     "online_abort": "online_abort",
     "online_resolve": "online_resolve",
+    "online_revert": "online_revert",
 }
 
 

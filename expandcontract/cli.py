@@ -843,6 +843,41 @@ def online_abort_command(
         click.echo(f"{table}: {outcome.runs} run(s) closed as aborted; removed: {removed}")
 
 
+@main.command("online-revert")
+@click.argument("table")
+@click.option("--reason", help="Why, for the event log.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_db_options
+@_handle_errors
+def online_revert_command(
+    table: str,
+    reason: str | None,
+    fmt: str,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
+) -> None:
+    """Undo TABLE's last finished gh-ost change, keeping every write made since.
+
+    gh-ost (--revert) brings the old table it kept up to date from the binlog, ec verifies it,
+    and a second cut-over swaps it back (the reverted table is kept as _TABLE_<time>_rev_del).
+    Needs the kept old table and gh-ost's checkpoint table, which a run keeps until the next
+    online change of TABLE. Exit 1 when gh-ost cannot revert (nothing is swapped).
+    """
+    from expandcontract.ledger.commands import resolve_target
+    from expandcontract.online.api import online_revert
+
+    target = resolve_target(**_db_kwargs(url, environment, config, project))
+    result = online_revert(
+        table, reason=reason, url=target.url, environment=target.environment, settings=target.settings
+    )
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(f"{table}: reverted in {result.seconds:.1f}s ({result.verification})")
+
+
 @main.command("online-resolve")
 @click.argument("table")
 @click.option("--reason", required=True, help="What was done by hand (recorded).")

@@ -1000,3 +1000,76 @@ def test_real_ghost_killed_run_resumes_under_writes(binlog_mysql: str, tmp_path:
     assert result.state == "done" and writer.done > 50 and writer.failed == []
     assert "--resume" in (result.argv or []) and [s for s, _ in _runs(binlog_mysql)] == ["resumed", "done"]
     assert _checksum(binlog_mysql, "items") == _checksum(binlog_mysql, "reference")
+
+
+# --- revert a finished change ----------------------------------------------------------------
+
+
+def _columns(url: str, table: str = "items") -> list[str]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        names = [r[0] for r in conn.execute(text(f"SHOW COLUMNS FROM `{table}`"))]
+    engine.dispose()
+    return names
+
+
+def test_a_finished_change_is_reverted(binlog_mysql: str, fake_ghost: str) -> None:
+    import re
+
+    from expandcontract.online.api import online_revert
+
+    _table(binlog_mysql)
+    settings = _checkpoint_settings(fake_ghost)
+    alter("items", "ADD COLUMN c INT", engine="gh-ost", url=binlog_mysql, settings=settings)
+    assert _columns(binlog_mysql) == ["id", "n", "s", "c"]
+    result = online_revert("items", url=binlog_mysql, settings=settings, reason="c broke the reports")
+    assert result.state == "done" and _columns(binlog_mysql) == ["id", "n", "s"]
+    assert "--revert" in (result.argv or []) and result.verification and result.verification.startswith("copy verified")
+    assert any(re.fullmatch(r"_items_\d{14}_rev_del", t) for t in _tables(binlog_mysql))  # the change, kept
+    assert [s for s, _ in _runs(binlog_mysql)] == ["done", "done"]
+    history = __import__("expandcontract").history(url=binlog_mysql, settings=settings)
+    assert [e.action for e in history if e.action.startswith("online")][-2:] == ["online-revert", "online-done"]
+
+
+def test_revert_needs_the_kept_old_table_and_checkpoint(binlog_mysql: str, fake_ghost: str) -> None:
+    from expandcontract.online.api import online_revert
+    from expandcontract.online.preflight import OnlineRefused
+
+    _table(binlog_mysql)
+    with pytest.raises(
+        OnlineRefused, match=r"nothing to revert: no finished gh-ost change of items kept its old table"
+    ):
+        online_revert("items", url=binlog_mysql, settings=_checkpoint_settings(fake_ghost))
+
+
+@real_ghost
+def test_real_ghost_revert_keeps_every_write(binlog_mysql: str) -> None:
+    """The issue's bar: a revert restores the old schema with every write kept."""
+    from expandcontract.online.api import online_revert
+
+    _with_reference(binlog_mysql, 30_000)
+    with Writer(binlog_mysql) as writer:
+        alter("items", "ADD COLUMN c INT", engine="gh-ost", url=binlog_mysql, settings=_checkpoint_settings())
+        assert _columns(binlog_mysql) == ["id", "n", "s", "c"]
+        result = online_revert("items", url=binlog_mysql, settings=_checkpoint_settings())
+    assert result.state == "done" and _columns(binlog_mysql) == ["id", "n", "s"]
+    assert writer.done > 50 and writer.failed == []
+    assert _checksum(binlog_mysql, "items") == _checksum(binlog_mysql, "reference")
+
+
+def test_ec_online_revert_from_the_command_line(binlog_mysql: str, fake_ghost: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from expandcontract.cli import main
+
+    _table(binlog_mysql)
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.expandcontract.online]\nghost-bin = "{fake_ghost}"\ncheckpoint-seconds = "10s"\n'
+    )
+    alter("items", "ADD COLUMN c INT", engine="gh-ost", url=binlog_mysql, settings=_checkpoint_settings(fake_ghost))
+    result = CliRunner().invoke(
+        main, ["online-revert", "items", "--url", binlog_mysql, "--config", str(tmp_path / "pyproject.toml")]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("items: reverted in ") and "copy verified" in result.output
+    assert _columns(binlog_mysql) == ["id", "n", "s"]

@@ -277,6 +277,7 @@ def alter(
     keep_old_table: bool = True,
     extra_args: list[str] | None = None,
     resume: bool = False,
+    revert_from: str | None = None,
 ) -> OnlineResult:
     """Run ``ALTER TABLE table <alter>`` without blocking writes on a large table.
 
@@ -288,7 +289,8 @@ def alter(
     later ``ec online-cutover TABLE`` releases it. Called from an Alembic revision, it uses
     the migration's database; rendering offline (``--sql``) it only writes a marker comment.
     ``resume`` picks up a lost gh-ost run of the same change (its process killed) from its last
-    checkpoint instead of starting over.
+    checkpoint instead of starting over. ``revert_from`` (see :func:`online_revert`) swaps back
+    the old table a finished gh-ost change kept.
     """
     import os
 
@@ -329,7 +331,7 @@ def alter(
                 conn,
                 table,
                 alter,
-                engine="gh-ost" if resume else engine,
+                engine="gh-ost" if resume or revert_from else engine,
                 settings=settings,
                 ghost_bin=ghost_bin,
                 ptosc_bin=ptosc_bin,
@@ -344,7 +346,8 @@ def alter(
                     on_progress = functools.partial(reporter[1], table)
             ledger = Ledger(settings.ledger)
             try:
-                run_id = _record_start(conn, ledger, env, table, chosen, alter) if execute else None
+                action = "online-revert" if revert_from else "online-start"
+                run_id = _record_start(conn, ledger, env, table, chosen, alter, action) if execute else None
             except SQLAlchemyError as error:
                 conn.rollback()
                 detail = str(getattr(error, "orig", error)).splitlines()[0]
@@ -393,12 +396,13 @@ def alter(
                         cut_over_lock_timeout=settings.online.cut_over_lock_timeout,
                         checkpoint_seconds=settings.online.checkpoint_seconds,
                         resume=resume,
+                        revert_from=revert_from,
                         report=run_report,
                     )
                     try:
                         result.progress = ghost_call()
                     except OnlineRefused as refused:
-                        if engine != "auto" or postpone or resume:
+                        if engine != "auto" or postpone or resume or revert_from:
                             raise
                         # gh-ost's own validation said no (a check ec cannot make beforehand):
                         # auto mode tries pt-online-schema-change, and says why.
@@ -542,7 +546,9 @@ def _recording_progress(
     return record
 
 
-def _record_start(conn: Any, ledger: Any, env: str, table: str, chosen: Plan, alter: str) -> int:
+def _record_start(
+    conn: Any, ledger: Any, env: str, table: str, chosen: Plan, alter: str, action: str = "online-start"
+) -> int:
     import os
     import socket
 
@@ -570,7 +576,7 @@ def _record_start(conn: Any, ledger: Any, env: str, table: str, chosen: Plan, al
     ledger.log(
         conn,
         env,
-        "online-start",
+        action,
         details={"table": table, "engine": chosen.engine, "alter": alter, "why": chosen.reason},
     )
     conn.commit()
@@ -653,6 +659,7 @@ def _ghost(
     cut_over_lock_timeout: int = 1,
     checkpoint_seconds: int | None = None,
     resume: bool = False,
+    revert_from: str | None = None,
     report: dict[str, Any] | None = None,
 ) -> Progress | None:
     """``report`` receives the command line (``argv``) and the copy check (``verification``)."""
@@ -671,14 +678,18 @@ def _ghost(
         run_dir.ghost_config(info)
         if checkpoint_seconds and binary.check_flags(["--checkpoint"]) is not None:
             checkpoint_seconds = None  # a build without checkpoints (before v1.1.8)
-        if resume and not checkpoint_seconds:
-            raise OnlineRefused(table, [f"this gh-ost build ({binary.version}) cannot resume (no --checkpoint)"])
+        if (resume or revert_from) and not checkpoint_seconds:
+            raise OnlineRefused(
+                table, [f"this gh-ost build ({binary.version}) cannot resume or revert (no --checkpoint)"]
+            )
+        if revert_from:
+            extra = [*extra, "--revert", f"--old-table={revert_from}"]
         # A noop run first: gh-ost validates everything and cleans up after itself. (A resumed
         # run has its ghost table already: the noop would refuse it.)
         noop = ghost.GhostRun(table, run_dir)
         code, reason = (
             (0, None)
-            if resume
+            if resume or revert_from
             else ghost.run_ghost(
                 ghost.build_argv(
                     binary,
@@ -724,6 +735,7 @@ def _ghost(
             report if report is not None else {},
             checkpoint_seconds,
             resume,
+            revert_from or f"_{table}_gho",
         )
     except Interrupted as interrupted:
         cleaned = ghost.cleanup_after_failure(conn, table)
@@ -754,6 +766,7 @@ def _ghost_execute(
     report: dict[str, Any],
     checkpoint_seconds: int | None = None,
     resume: bool = False,
+    copy_name: str = "",
 ) -> Progress | None:
     import threading
 
@@ -772,9 +785,9 @@ def _ghost_execute(
 
     def verify_then_release(r: Any) -> None:
         try:
-            check = _verify_ghost_copy(url, table, r.command, cut_over_lock_timeout)
+            check = _verify_ghost_copy(url, table, r.command, cut_over_lock_timeout, copy_name)
         except Exception as error:  # noqa: BLE001 - whatever it is, the copy stays unverified
-            check = CopyCheck(table, f"_{table}_gho", [], [], error=str(error).splitlines()[0][:500])
+            check = CopyCheck(table, copy_name, [], [], error=str(error).splitlines()[0][:500])
         checked.append(check)
         if not check.ok:
             r.panic()  # never cut over a copy that lost data
@@ -829,7 +842,9 @@ def _ghost_execute(
     return progress
 
 
-def _verify_ghost_copy(url: str, table: str, command: Callable[[str], str], hold_timeout: int = 1) -> Any:
+def _verify_ghost_copy(
+    url: str, table: str, command: Callable[[str], str], hold_timeout: int = 1, copy_name: str = ""
+) -> Any:
     """Compare gh-ost's copy with the original while gh-ost holds the cut-over."""
     from sqlalchemy import text
 
@@ -854,7 +869,7 @@ def _verify_ghost_copy(url: str, table: str, command: Callable[[str], str], hold
 
     try:
         with connect(engine_) as conn:
-            return verify_copy(conn, table, f"_{table}_gho", quiesce=quiesce)
+            return verify_copy(conn, table, copy_name or f"_{table}_gho", quiesce=quiesce)
     finally:
         engine_.dispose()
 
@@ -1162,3 +1177,68 @@ def online_resolve(
         ledger.log(conn, env, "online-resolve", reason=reason, details={"table": table, "runs": ids})
         conn.commit()
         return len(ids)
+
+
+def online_revert(
+    table: str,
+    *,
+    reason: str | None = None,
+    url: str | None = None,
+    environment: str | None = None,
+    settings: Settings | None = None,
+    ghost_bin: str | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> OnlineResult:
+    """Undo ``table``'s last finished gh-ost change: gh-ost (``--revert``) brings the old table it
+    kept up to date from the binlog since that cut-over, ec verifies it, and a second cut-over
+    swaps it back; the reverted table is kept as ``_T_<timestamp>_rev_del``. Needs the kept old
+    table and gh-ost's checkpoint table (a run with checkpoints keeps both until the next online
+    change of the table). A change that cannot be undone (a NOT NULL column dropped, a type
+    narrowed with longer values written since) fails in gh-ost, and nothing is swapped."""
+    import re
+
+    from sqlalchemy import select, text
+
+    with _ledger_session(url, environment, settings) as (conn, ledger, env):
+        names = {
+            str(r[0]): str(r[1] or "")
+            for r in conn.execute(
+                text("SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
+            ).all()
+        }
+        kept = sorted(
+            n
+            for n, comment in names.items()
+            if re.fullmatch(rf"_{re.escape(table)}_\d{{14}}_del", n) and comment != "ghost-cut-over-sentry"
+        )
+        t = ledger.t.online
+        last = conn.execute(
+            select(t.c.alter_clause)
+            .where(t.c.environment == env, t.c.table_name == table, t.c.engine == "gh-ost", t.c.state == "done")
+            .order_by(t.c.id.desc())
+        ).first()
+        conn.rollback()
+        checkpoint = f"_{table}_ghk" in names
+        if not kept or not checkpoint or last is None:
+            raise OnlineRefused(
+                table,
+                [
+                    f"nothing to revert: no finished gh-ost change of {table} kept its old table and checkpoint "
+                    f"(found: {', '.join(kept) or 'no old table'}; {'a' if checkpoint else 'no'} checkpoint table)"
+                ],
+            )
+        target_url = conn.engine.url.render_as_string(hide_password=False)
+        if reason:
+            ledger.log(conn, env, "online-revert-requested", reason=reason, details={"table": table})
+            conn.commit()
+    return alter(
+        table,
+        str(last[0]),
+        engine="gh-ost",
+        url=target_url,
+        environment=env,
+        settings=settings,
+        ghost_bin=ghost_bin,
+        on_progress=on_progress,
+        revert_from=kept[-1],
+    )
