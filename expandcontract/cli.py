@@ -615,6 +615,33 @@ def _render_status(result: Any) -> str:
     return "\n".join(lines)
 
 
+def _online_display(fmt: str) -> tuple[Any, Any]:
+    """How online changes inside a command show themselves: JSON events on stderr with
+    ``--format json``, a bar on a terminal, the runner's periodic lines otherwise (None)."""
+    if fmt == "json":
+
+        def plan_event(table: str, plan: Any) -> None:
+            click.echo(json.dumps({"event": "online-plan", "table": table, **plan.to_dict()}), err=True)
+
+        def progress_event(table: str | None, p: Any) -> None:
+            click.echo(json.dumps({"event": "progress", "table": table, **p.to_dict()}), err=True)
+
+        return plan_event, progress_event
+    if sys.stderr.isatty():
+
+        def bar(table: str | None, p: Any) -> None:
+            percent = f"{p.percent:5.1f}%" if p.percent is not None else "  ?  "
+            filled = "#" * int((p.percent or 0) / 5)
+            eta = p.eta or p.eta_seconds or "-"
+            end = "\n" if p.percent is not None and p.percent >= 100 else ""
+            click.echo(
+                f"\r{table or ''} [{filled:<20}] {percent} {p.state or ''} eta {eta}   {end}", err=True, nl=False
+            )
+
+        return None, bar
+    return None, None
+
+
 def _run_command(mode: str, fmt: str, kwargs: dict[str, Any]) -> None:
     from expandcontract.runner import apply
 
@@ -622,7 +649,8 @@ def _run_command(mode: str, fmt: str, kwargs: dict[str, Any]) -> None:
         # Progress goes to stderr when stdout carries JSON.
         click.echo(message, err=fmt == "json")
 
-    report = getattr(apply, mode)(echo=echo, **kwargs)
+    on_plan, on_progress = _online_display(fmt)
+    report = getattr(apply, mode)(echo=echo, online_plan=on_plan, online_progress=on_progress, **kwargs)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
@@ -759,16 +787,10 @@ def online_alter_command(
 
     target = resolve_target(**_db_kwargs(url, environment, config, project))
     tty = sys.stderr.isatty()
+    display = _online_display("text" if tty else "json")[1]
 
     def progress(p: Any) -> None:
-        if tty:
-            percent = f"{p.percent:5.1f}%" if p.percent is not None else "  ?  "
-            bar = "#" * int((p.percent or 0) / 5)
-            click.echo(
-                f"\r[{bar:<20}] {percent} {p.state or ''} eta {p.eta or p.eta_seconds or '-'}   ", err=True, nl=False
-            )
-        else:
-            click.echo(json.dumps({"event": "progress", **p.to_dict()}), err=True)
+        display(table, p)
 
     result = alter(
         table,
@@ -784,8 +806,6 @@ def online_alter_command(
         extra_args=list(tool_args),
         resume=resume,
     )
-    if tty:
-        click.echo("", err=True)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -1073,3 +1073,49 @@ def test_ec_online_revert_from_the_command_line(binlog_mysql: str, fake_ghost: s
     assert result.exit_code == 0, result.output
     assert result.output.startswith("items: reverted in ") and "copy verified" in result.output
     assert _columns(binlog_mysql) == ["id", "n", "s"]
+
+
+def test_expand_json_reports_online_progress_as_events(binlog_mysql: str, fake_ghost: str, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.helpers import write_revision
+
+    _table(binlog_mysql, rows=3000)
+    project = tmp_path / "proj"
+    write_revision(
+        project / "versions",
+        "r1",
+        'online.alter("items", "MODIFY COLUMN s VARCHAR(40)")',
+        extra="from expandcontract import online\nphase = 'expand'",
+    )
+    (project / "pyproject.toml").write_text(
+        f'[tool.expandcontract]\nonline-threshold-rows = 0\n[tool.expandcontract.online]\nghost-bin = "{fake_ghost}"\n'
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "expandcontract.cli",
+            "expand",
+            "--format",
+            "json",
+            "--url",
+            binlog_mysql,
+            "--project",
+            str(project / "versions"),
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["applied"] == ["r1"]  # stdout is the report alone
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    decisions = [e for e in events if e["event"] == "online-plan"]
+    progress = [e for e in events if e["event"] == "progress"]
+    assert decisions and decisions[0]["table"] == "items" and decisions[0]["engine"] == "gh-ost"
+    assert progress and progress[-1]["table"] == "items" and progress[-1]["percent"] == 100.0

@@ -30,16 +30,16 @@ from expandcontract.online.progress import Progress
 ENGINES = ("auto", "gh-ost", "pt-online-schema-change", "plain")
 
 #: Set by ``ec expand``/``ec contract`` while revisions run: where an online change inside a
-#: revision says what it decided and how far it got (``(say, progress(table, p))``).
-_REPORTER: contextvars.ContextVar[tuple[Callable[[str], None], Callable[[str, Progress], None]] | None] = (
+#: revision says what it decided and how far it got (``(on_plan(table, plan), on_progress(table, p))``).
+_REPORTER: contextvars.ContextVar[tuple[Callable[[str, Plan], None], Callable[[str, Progress], None]] | None] = (
     contextvars.ContextVar("expandcontract_online_reporter", default=None)
 )
 
 
 @contextlib.contextmanager
-def reporting(say: Callable[[str], None], progress: Callable[[str, Progress], None]) -> Iterator[None]:
+def reporting(on_plan: Callable[[str, Plan], None], on_progress: Callable[[str, Progress], None]) -> Iterator[None]:
     """Online changes run inside the block report their decision and progress here."""
-    token = _REPORTER.set((say, progress))
+    token = _REPORTER.set((on_plan, on_progress))
     try:
         yield
     finally:
@@ -341,7 +341,7 @@ def alter(
             conn.rollback()
             reporter = _REPORTER.get()
             if reporter is not None:
-                reporter[0](f"  online change of {table}: {chosen.engine} ({chosen.reason})")
+                reporter[0](table, chosen)
                 if on_progress is None:
                     on_progress = functools.partial(reporter[1], table)
             ledger = Ledger(settings.ledger)

@@ -47,19 +47,37 @@ class RunReport:
         }
 
 
-def expand(*, echo: Echo | None = None, **kwargs: Any) -> RunReport:
+def expand(
+    *,
+    echo: Echo | None = None,
+    online_plan: Callable[[str, Any], None] | None = None,
+    online_progress: Callable[[str, Any], None] | None = None,
+    **kwargs: Any,
+) -> RunReport:
     """Apply pending revisions up to (not including) the first contract revision whose gate
     is closed. In the two-branch layout contract revisions are left to :func:`contract`."""
-    return _run("expand", echo=echo, **kwargs)
+    return _run("expand", echo=echo, online=(online_plan, online_progress), **kwargs)
 
 
-def contract(*, echo: Echo | None = None, **kwargs: Any) -> RunReport:
+def contract(
+    *,
+    echo: Echo | None = None,
+    online_plan: Callable[[str, Any], None] | None = None,
+    online_progress: Callable[[str, Any], None] | None = None,
+    **kwargs: Any,
+) -> RunReport:
     """Apply every pending revision, contract ones included; refuse before running anything
     while the gate is closed for any of them."""
-    return _run("contract", echo=echo, **kwargs)
+    return _run("contract", echo=echo, online=(online_plan, online_progress), **kwargs)
 
 
-def _run(mode: str, *, echo: Echo | None, **kwargs: Any) -> RunReport:
+def _run(
+    mode: str,
+    *,
+    echo: Echo | None,
+    online: tuple[Callable[[str, Any], None] | None, Callable[[str, Any], None] | None] = (None, None),
+    **kwargs: Any,
+) -> RunReport:
     say = echo or (lambda message: None)
     target = resolve_target(**kwargs)
     project = load_project(target.project)
@@ -85,7 +103,10 @@ def _run(mode: str, *, echo: Echo | None, **kwargs: Any) -> RunReport:
                 say("nothing to apply: the database is at the head of every branch")
             from expandcontract.online.api import reporting
 
-            with reporting(say, _online_progress(say)):
+            on_plan = online[0] or (
+                lambda table, plan: say(f"  online change of {table}: {plan.engine} ({plan.reason})")
+            )
+            with reporting(on_plan, online[1] or _online_progress(say)):
                 _apply_plan(mode, plan, project, target, engine, ledger, report, say)
     finally:
         engine.dispose()
