@@ -1119,3 +1119,26 @@ def test_expand_json_reports_online_progress_as_events(binlog_mysql: str, fake_g
     progress = [e for e in events if e["event"] == "progress"]
     assert decisions and decisions[0]["table"] == "items" and decisions[0]["engine"] == "gh-ost"
     assert progress and progress[-1]["table"] == "items" and progress[-1]["percent"] == 100.0
+
+
+def test_a_ptosc_run_records_its_run_directory(mysql: str) -> None:
+    """Its option file holds the password: `ec online-abort` must find it after a kill -9."""
+    _table(mysql, rows=2000)
+    alter("items", "MODIFY COLUMN s VARCHAR(40)", engine="pt-online-schema-change", url=mysql, settings=_settings())
+    [run_dir] = _run_dirs(mysql)
+    assert run_dir and "ec-ptosc-" in run_dir and not Path(run_dir).exists()  # removed at the end
+
+
+def test_sessions_writing_another_binlog_format_are_named_where_the_server_shows_them(mysql: str) -> None:
+    """MySQL shows other sessions' binlog_format (performance_schema.variables_by_thread);
+    MariaDB 10.11 does not (measured), so there it is unknown, never 'none'."""
+    from expandcontract.online.preflight import ServerFacts, TableFacts, ghost_problems, server_facts
+
+    engine = create_engine(mysql)
+    with engine.connect() as conn:
+        assert server_facts(conn).non_row_sessions is None
+    engine.dispose()
+    mysql8 = ServerFacts("8.0.36", False, (8, 0, 36), True, "ROW", "FULL", True, ["412: STATEMENT", "415: MIXED"])
+    table = TableFacts("app", "items", 10, 10, unique_keys=["PRIMARY"])
+    [problem] = ghost_problems(mysql8, table)
+    assert problem.startswith("2 session(s) still write non-ROW binlog events (412: STATEMENT, 415: MIXED)")

@@ -374,6 +374,20 @@ def alter(
             result = OnlineResult(table, chosen, "validated" if not execute else "running")
             run_report: dict[str, Any] = {}
             on_progress = _recording_progress(url, ledger, run_id, on_progress)
+            ptosc_call = functools.partial(
+                _ptosc,
+                url,
+                conn,
+                table,
+                _check_clause(alter),
+                execute,
+                server,
+                on_progress,
+                ptosc_bin,
+                keep_old_table,
+                [*settings.online.ptosc_args, *(extra_args or [])],
+                record=(ledger, run_id),
+            )
             try:
                 if chosen.engine in ("plain", "instant"):
                     _plain(conn, table, _check_clause(alter), chosen, execute, settings)
@@ -423,31 +437,9 @@ def alter(
                         )
                         result.plan = chosen
                         _update(conn, ledger, run_id, engine=chosen.engine, reason=chosen.reason)
-                        result.progress = _ptosc(
-                            url,
-                            conn,
-                            table,
-                            _check_clause(alter),
-                            execute,
-                            server,
-                            on_progress,
-                            ptosc_bin,
-                            keep_old_table,
-                            [*settings.online.ptosc_args, *(extra_args or [])],
-                        )
+                        result.progress = ptosc_call()
                 else:
-                    result.progress = _ptosc(
-                        url,
-                        conn,
-                        table,
-                        _check_clause(alter),
-                        execute,
-                        server,
-                        on_progress,
-                        ptosc_bin,
-                        keep_old_table,
-                        [*settings.online.ptosc_args, *(extra_args or [])],
-                    )
+                    result.progress = ptosc_call()
                 result.argv = run_report.get("argv")
                 result.verification = run_report.get("verification")
             except OnlineFailed as failure:
@@ -905,7 +897,11 @@ def _ptosc(
     ptosc_bin: str | None,
     keep_old_table: bool,
     extra: list[str],
+    *,
+    record: tuple[Any, int | None] | None = None,
 ) -> Progress | None:
+    """``record``: the ledger and run id, to note the run directory (its option file holds the
+    password, so `ec online-abort` must find it after a killed run)."""
     from expandcontract.online import ptosc
     from expandcontract.online.process import Interrupted
     from expandcontract.online.rundir import ConnectionInfo, RunDir
@@ -913,6 +909,8 @@ def _ptosc(
     info = ConnectionInfo.from_url(url)
     binary = ptosc.find_ptosc(ptosc_bin)
     run_dir = RunDir("ec-ptosc-")
+    if record is not None:
+        _update(conn, record[0], record[1], run_dir=str(run_dir.path))
     last: list[Progress] = []
 
     def track(progress: Progress) -> None:

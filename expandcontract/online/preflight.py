@@ -51,6 +51,10 @@ class ServerFacts:
     #: performance_schema's metadata-lock instrument (gh-ost's cut-over check): True/False, or
     #: None when it cannot be read (no SELECT on performance_schema).
     mdl_instrument: bool | None = None
+    #: Sessions whose own binlog_format is not ROW (``id: format``), where the server shows
+    #: other sessions' variables (MySQL 5.7+: performance_schema.variables_by_thread); None
+    #: where it does not (MariaDB).
+    non_row_sessions: list[str] | None = None
 
 
 #: Measured here with the real gh-ost (master) under writes on MariaDB 10.11.
@@ -112,6 +116,18 @@ def server_facts(conn: Any) -> ServerFacts:
         facts.mdl_instrument = bool(int(enabled[0])) and str(enabled[1]).upper() == "YES"
     except DBAPIError:
         conn.rollback()
+    try:
+        rows = conn.execute(
+            text(
+                "SELECT t.PROCESSLIST_ID, v.VARIABLE_VALUE FROM performance_schema.variables_by_thread v "
+                "JOIN performance_schema.threads t ON t.THREAD_ID = v.THREAD_ID "
+                "WHERE v.VARIABLE_NAME = 'binlog_format' AND UPPER(v.VARIABLE_VALUE) <> 'ROW' "
+                "AND t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID()"
+            )
+        ).all()
+        facts.non_row_sessions = [f"{r[0]}: {r[1]}" for r in rows]
+    except DBAPIError:
+        conn.rollback()  # MariaDB does not show other sessions' variables
     return facts
 
 
@@ -199,6 +215,12 @@ def ghost_problems(server: ServerFacts, table: TableFacts) -> list[str]:
             "sees (their writes would be lost in the copy). Set binlog_format=ROW in the server config and "
             "restart, or set it globally and make every application reconnect; ec also verifies the copy "
             "before the cut-over"
+        )
+    if server.non_row_sessions:
+        problems.append(
+            f"{len(server.non_row_sessions)} session(s) still write non-ROW binlog events "
+            f"({', '.join(server.non_row_sessions[:5])}): gh-ost never sees those writes. Make those "
+            "applications reconnect (their sessions keep the format they started with)"
         )
     if server.log_bin and server.binlog_row_image.upper() != "FULL":
         problems.append(f"binlog_row_image is {server.binlog_row_image}; gh-ost needs FULL")
