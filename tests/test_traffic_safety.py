@@ -504,3 +504,17 @@ def test_status_and_the_gate_see_a_ledger_proxy_mismatch(haproxy: Haproxy, tmp_p
     decision = status.pending_contract[0]
     assert not decision.open
     assert any("retired, but the proxy still sends it 100%" in b.reason for b in decision.blockers)
+
+
+def test_a_reload_without_socket_handover_still_happens(
+    haproxy: Haproxy, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`-x` needs `expose-fd listeners` on the stats socket; without it the reload must not fail."""
+    text = haproxy.config.read_text().replace(" expose-fd listeners", "")
+    haproxy.config.write_text(text)
+    haproxy.reload()  # the running process now has a socket without fd passing
+    kw = _kw(tmp_path, _config(haproxy))
+    outcome = expandcontract.switch("green", **kw)
+    assert outcome.result is not None and outcome.result.after.live == "green"
+    assert "expose-fd listeners" in caplog.text
+    assert sample(haproxy.url, 20) == {"green": 20}

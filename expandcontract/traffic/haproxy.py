@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 import os
 import re
 import subprocess
@@ -450,7 +451,17 @@ class HaproxyConfigBackend:
         assert self.pidfile is not None
         old = sorted(set(_pids_in(self.pidfile)) | set(self.serving_processes()))
         soft_stop = ["-sf", *map(str, old)] if old else []
-        result = self._exec([self.haproxy, "-f", str(self.config), "-D", "-p", str(self.pidfile), *soft_stop])
+        # Take the listening sockets over from the old process (needs `expose-fd listeners` on
+        # the stats socket): otherwise connections waiting in its accept queue are reset.
+        handover = ["-x", self.sock.address] if old and self.sock and self.sock.address.startswith("/") else []
+        command = [self.haproxy, "-f", str(self.config), "-D", "-p", str(self.pidfile)]
+        result = self._exec([*command, *handover, *soft_stop])
+        if handover and result.returncode != 0 and "Failed to get the sockets" in result.stderr + result.stdout:
+            logging.getLogger("expandcontract.traffic").warning(
+                "HAProxy could not hand its listening sockets over (add `expose-fd listeners` to the stats "
+                "socket line): reloading without, so connections waiting to be accepted may be reset"
+            )
+            result = self._exec([*command, *soft_stop])
         if result.returncode != 0:
             raise SwitchError(f"HAProxy reload failed: {(result.stderr or result.stdout).strip()[:300]}")
         new = [pid for pid in _pids_in(self.pidfile) if pid not in old]
