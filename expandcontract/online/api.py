@@ -655,9 +655,15 @@ def _ghost(
     report: dict[str, Any] | None = None,
 ) -> Progress | None:
     """``report`` receives the command line (``argv``) and the copy check (``verification``)."""
+    import threading
+
     from expandcontract.online import ghost
     from expandcontract.online.process import Interrupted
     from expandcontract.online.rundir import ConnectionInfo, RunDir
+    from expandcontract.online.verify import CopyCheck
+
+    report = report if report is not None else {}
+    copy_name = revert_from or f"_{table}_gho"  # in a revert, the "copy" is the kept old table
 
     info = ConnectionInfo.from_url(url)
     binary = ghost.GhostBinary.find(ghost_bin)
@@ -708,27 +714,73 @@ def _ghost(
         if not execute:
             return noop.progress
         run = ghost.GhostRun(table, run_dir)
-        return _ghost_execute(
-            url,
-            conn,
-            ledger,
-            run_id,
-            table,
-            clause,
+        checked: list[CopyCheck] = []
+        verifier: list[threading.Thread] = []
+
+        def hold_reached(r: Any) -> None:
+            # Runs on the thread that reads gh-ost's stdout: hand the work to another thread, so
+            # gh-ost never blocks writing its status while the tables are compared.
+            thread = threading.Thread(target=verify_then_release, args=(r,), daemon=True)
+            verifier.append(thread)
+            thread.start()
+
+        def verify_then_release(r: Any) -> None:
+            try:
+                check = _verify_ghost_copy(url, table, r.command, cut_over_lock_timeout, copy_name)
+            except Exception as error:  # noqa: BLE001 - whatever it is, the copy stays unverified
+                check = CopyCheck(table, copy_name, [], [], error=str(error).splitlines()[0][:500])
+            checked.append(check)
+            if not check.ok:
+                r.panic()  # never cut over a copy that lost data
+                return
+            if not postpone:
+                r.cut_over()
+                return
+            _update(
+                conn,
+                ledger,
+                run_id,
+                state="postponed",
+                postponed=True,
+                socket=str(r.socket_path),
+                percent=r.progress.percent if r.progress else None,
+            )
+            if cut_over is not None:
+                cut_over(r)
+
+        # gh-ost always waits for ec at the cut-over: the copy is verified before any swap.
+        argv = ghost.build_argv(
             binary,
             info,
             run,
-            postpone,
-            cut_over,
-            on_progress,
-            keep_old_table,
-            extra,
-            cut_over_lock_timeout,
-            report if report is not None else {},
-            checkpoint_seconds,
-            resume,
-            revert_from or f"_{table}_gho",
+            clause,
+            execute=True,
+            postpone=True,
+            keep_old_table=keep_old_table,
+            extra=extra,
+            cut_over_lock_timeout=cut_over_lock_timeout,
+            checkpoint_seconds=checkpoint_seconds,
+            resume=resume,
         )
+        report["argv"] = argv
+        code, reason = ghost.run_ghost(argv, run, on_progress, hold_reached)
+        for thread in verifier:
+            thread.join(timeout=60)
+        if checked:
+            report["verification"] = checked[0].describe()
+        if checked and not checked[0].ok:
+            cleaned = ghost.cleanup_after_failure(conn, table)
+            conn.commit()
+            raise OnlineFailed(table, "gh-ost", f"{checked[0].describe()}; the cut-over was not released", cleaned)
+        if code != 0 or not run.done:
+            cleaned = ghost.cleanup_after_failure(conn, table)
+            conn.commit()
+            if reason and ("commanded 'panic'" in reason or "panic-file" in reason):
+                # Someone stopped it on purpose (`ec online-abort`, a panic flag file).
+                raise OnlineAborted(table, "gh-ost", reason, cleaned)
+            raise OnlineFailed(table, "gh-ost", reason or f"exit {code} without '# Done'", cleaned)
+        progress: Progress | None = run.progress
+        return progress
     except Interrupted as interrupted:
         cleaned = ghost.cleanup_after_failure(conn, table)
         conn.commit()
@@ -737,101 +789,6 @@ def _ghost(
         ) from None
     finally:
         run_dir.remove()
-
-
-def _ghost_execute(
-    url: str,
-    conn: Any,
-    ledger: Any,
-    run_id: int | None,
-    table: str,
-    clause: str,
-    binary: Any,
-    info: Any,
-    run: Any,
-    postpone: bool,
-    cut_over: Callable[[Any], None] | None,
-    on_progress: Callable[[Progress], None] | None,
-    keep_old_table: bool,
-    extra: list[str],
-    cut_over_lock_timeout: int,
-    report: dict[str, Any],
-    checkpoint_seconds: int | None = None,
-    resume: bool = False,
-    copy_name: str = "",
-) -> Progress | None:
-    import threading
-
-    from expandcontract.online import ghost
-    from expandcontract.online.verify import CopyCheck
-
-    checked: list[CopyCheck] = []
-    verifier: list[threading.Thread] = []
-
-    def hold_reached(r: Any) -> None:
-        # Runs on the thread that reads gh-ost's stdout: hand the work to another thread, so
-        # gh-ost never blocks writing its status while the tables are compared.
-        thread = threading.Thread(target=verify_then_release, args=(r,), daemon=True)
-        verifier.append(thread)
-        thread.start()
-
-    def verify_then_release(r: Any) -> None:
-        try:
-            check = _verify_ghost_copy(url, table, r.command, cut_over_lock_timeout, copy_name)
-        except Exception as error:  # noqa: BLE001 - whatever it is, the copy stays unverified
-            check = CopyCheck(table, copy_name, [], [], error=str(error).splitlines()[0][:500])
-        checked.append(check)
-        if not check.ok:
-            r.panic()  # never cut over a copy that lost data
-            return
-        if not postpone:
-            r.cut_over()
-            return
-        _update(
-            conn,
-            ledger,
-            run_id,
-            state="postponed",
-            postponed=True,
-            socket=str(r.socket_path),
-            percent=r.progress.percent if r.progress else None,
-        )
-        if cut_over is not None:
-            cut_over(r)
-
-    # gh-ost always waits for ec at the cut-over: the copy is verified before any swap.
-    argv = ghost.build_argv(
-        binary,
-        info,
-        run,
-        clause,
-        execute=True,
-        postpone=True,
-        keep_old_table=keep_old_table,
-        extra=extra,
-        cut_over_lock_timeout=cut_over_lock_timeout,
-        checkpoint_seconds=checkpoint_seconds,
-        resume=resume,
-    )
-    report["argv"] = argv
-    code, reason = ghost.run_ghost(argv, run, on_progress, hold_reached)
-    for thread in verifier:
-        thread.join(timeout=60)
-    if checked:
-        report["verification"] = checked[0].describe()
-    if checked and not checked[0].ok:
-        cleaned = ghost.cleanup_after_failure(conn, table)
-        conn.commit()
-        raise OnlineFailed(table, "gh-ost", f"{checked[0].describe()}; the cut-over was not released", cleaned)
-    if code != 0 or not run.done:
-        cleaned = ghost.cleanup_after_failure(conn, table)
-        conn.commit()
-        if reason and ("commanded 'panic'" in reason or "panic-file" in reason):
-            # Someone stopped it on purpose (`ec online-abort`, a panic flag file).
-            raise OnlineAborted(table, "gh-ost", reason, cleaned)
-        raise OnlineFailed(table, "gh-ost", reason or f"exit {code} without '# Done'", cleaned)
-    progress: Progress | None = run.progress
-    return progress
 
 
 def _verify_ghost_copy(

@@ -84,6 +84,24 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def _row_crc(columns: list[str]) -> str:
+    """One row's checksum; ISNULL beside each value tells NULL from the string 'NULL'."""
+    parts = ", ".join(f"ISNULL({_quote(c)}), {_quote(c)}" for c in columns) or "1"
+    return f"CRC32(CONCAT_WS('#', {parts}))"
+
+
+def _range(key: str | None, bounds: tuple[Bound, Bound]) -> tuple[str, dict[str, Any]]:
+    """``WHERE`` for a primary-key range ``[from, to)`` (an open end is None; no key: all rows)."""
+    clauses, params = [], {}
+    if key is not None and bounds[0] is not None:
+        clauses.append(f"{_quote(key)} >= :lo")
+        params["lo"] = bounds[0]
+    if key is not None and bounds[1] is not None:
+        clauses.append(f"{_quote(key)} < :hi")
+        params["hi"] = bounds[1]
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
 def _columns(conn: Any, schema: str, table: str) -> dict[str, str]:
     from sqlalchemy import text
 
@@ -135,8 +153,7 @@ def verify_copy(
     compared = [c for c, kind in original.items() if copied.get(c) == kind]
     skipped = [c for c in original if c not in compared] + [c for c in copied if c not in original]
     check = CopyCheck(table, copy, compared, skipped)
-    parts = ", ".join(f"ISNULL({_quote(c)}), {_quote(c)}" for c in compared) or "1"
-    digest = f"COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('#', {parts}))), 0)"
+    digest = f"COUNT(*), COALESCE(SUM({_row_crc(compared)}), 0)"
 
     ranges: list[tuple[Bound, Bound]] = [(None, None)]
     single = len(key) == 1 and key[0] in compared
@@ -156,14 +173,7 @@ def verify_copy(
         conn.rollback()
 
     def digest_of(name: str, bounds: tuple[Bound, Bound]) -> tuple[int, int]:
-        clauses, params = [], {}
-        if single and bounds[0] is not None:
-            clauses.append(f"{_quote(key[0])} >= :lo")
-            params["lo"] = bounds[0]
-        if single and bounds[1] is not None:
-            clauses.append(f"{_quote(key[0])} < :hi")
-            params["hi"] = bounds[1]
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _range(key[0] if single else None, bounds)
         count, crc = conn.execute(text(f"SELECT {digest} FROM {_quote(name)} {where}"), params).one()
         conn.rollback()  # a fresh snapshot for every read: both tables move on
         return int(count), int(crc)
@@ -203,20 +213,13 @@ def verify_copy(
 def _rows_that_differ(conn: Any, check: CopyCheck, key: list[str], bounds: tuple[Bound, Bound], single: bool) -> None:
     from sqlalchemy import text
 
-    parts = ", ".join(f"ISNULL({_quote(c)}), {_quote(c)}" for c in check.compared_columns)
     keys = ", ".join(_quote(k) for k in key)
-    clauses, params = [], {}
-    if single and bounds[0] is not None:
-        clauses.append(f"{_quote(key[0])} >= :lo")
-        params["lo"] = bounds[0]
-    if single and bounds[1] is not None:
-        clauses.append(f"{_quote(key[0])} < :hi")
-        params["hi"] = bounds[1]
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    where, params = _range(key[0] if single else None, bounds)
 
     def rows(name: str) -> dict[Any, int]:
         result = conn.execute(
-            text(f"SELECT {keys}, CRC32(CONCAT_WS('#', {parts})) FROM {_quote(name)} {where} LIMIT 200000"), params
+            text(f"SELECT {keys}, {_row_crc(check.compared_columns)} FROM {_quote(name)} {where} LIMIT 200000"),
+            params,
         ).all()
         conn.rollback()
         return {tuple(r[:-1]) if len(key) > 1 else r[0]: int(r[-1]) for r in result}
