@@ -19,30 +19,15 @@ from expandcontract.config import Settings, settings_from_mapping
 from expandcontract.online.api import alter
 from expandcontract.online.rundir import ConnectionInfo, RunDir
 from tests.helpers import column_type
+from tests.test_online import _table, _tables
 
 TRICKY = "p#w;d \"q' `b` x\\"  # go-ini cuts at '#'/';' and joins a line ending in '\'
 
 real_ghost = pytest.mark.skipif(not os.environ.get("EC_GHOST_BIN"), reason="set EC_GHOST_BIN to a gh-ost binary to run")
 
 
-def _tables(url: str) -> set[str]:
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        names = {r[0] for r in conn.execute(text("SHOW TABLES"))}
-    engine.dispose()
-    return names
-
-
 def _settings() -> Settings:
     return settings_from_mapping({"online-threshold-rows": 0})
-
-
-def _table(url: str, name: str = "items", rows: int = 500) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(f"CREATE TABLE `{name}` (id INT PRIMARY KEY AUTO_INCREMENT, n INT NOT NULL, s VARCHAR(20))"))
-        conn.execute(text(f"INSERT INTO `{name}` (n, s) SELECT seq, CONCAT('row ', seq) FROM seq_1_to_{rows}"))
-    engine.dispose()
 
 
 @contextlib.contextmanager
