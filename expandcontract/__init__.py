@@ -25,6 +25,7 @@ __all__ = [
     "contract",
     "deploy",
     "expand",
+    "forget",
     "history",
     "init",
     "lint",
@@ -42,7 +43,7 @@ __all__ = [
     "switch",
 ]
 
-_LEDGER_COMMANDS = {"init", "deploy", "retire", "history", "status", "resolve"}
+_LEDGER_COMMANDS = {"init", "deploy", "retire", "history", "status", "resolve", "forget"}
 _ONLINE_COMMANDS = {
     "online_alter": "alter",
     "online_cutover": "cutover",

@@ -310,6 +310,7 @@ def init_command(url: str | None, environment: str | None, config: Path | None, 
     metavar="REV",
     help="Revision(s) the color's code was built against (default: the project's heads).",
 )
+@click.option("--new", "new", is_flag=True, help="COLOR is a new color (beyond the first two, or the configured ones).")
 @click.option("--reason", help="Why, for the event log.")
 @_db_options
 @_handle_errors
@@ -317,6 +318,7 @@ def deploy_command(
     color: str,
     version: str,
     expects: tuple[str, ...],
+    new: bool,
     reason: str | None,
     url: str | None,
     environment: str | None,
@@ -327,9 +329,30 @@ def deploy_command(
     from expandcontract.ledger.commands import deploy
 
     state = deploy(
-        color, version=version, expects=list(expects), reason=reason, **_db_kwargs(url, environment, config, project)
+        color,
+        version=version,
+        expects=list(expects),
+        reason=reason,
+        new=new,
+        **_db_kwargs(url, environment, config, project),
     )
     click.echo(f"{state.color}: {state.state}, version {state.version}, expects {' '.join(state.expects) or '-'}")
+
+
+@main.command("forget")
+@click.argument("color")
+@click.option("--reason", required=True, help="Why the color is removed (recorded).")
+@_db_options
+@_handle_errors
+def forget_command(
+    color: str, reason: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+) -> None:
+    """Remove COLOR, deployed by mistake, from the environment: only a color that never took
+    traffic (a color that did is retired instead, so the record of who ran what stays)."""
+    from expandcontract.ledger.commands import forget
+
+    forget(color, reason=reason, **_db_kwargs(url, environment, config, project))
+    click.echo(f"{color}: forgotten")
 
 
 def _echo_outcome(outcome: Any, fmt: str) -> None:

@@ -76,12 +76,12 @@ class LedgerMissingError(ExpandContractError):
 
 
 class UnknownColorError(ExpandContractError):
-    def __init__(self, environment: str, color: str, known: tuple[str, ...]) -> None:
+    def __init__(self, environment: str, color: str, known: tuple[str, ...], *, hint: str = "") -> None:
         self.environment = environment
         self.color = color
         self.known = known
         listed = ", ".join(known) if known else "none yet; `ec deploy COLOR` registers one"
-        super().__init__(f"no color {color!r} in environment {environment!r} (known: {listed})")
+        super().__init__(f"no color {color!r} in environment {environment!r} (known: {listed}){hint}")
 
 
 class RetirementRefused(ExpandContractError):

@@ -97,12 +97,24 @@ def init(**kwargs: Any) -> bool:
 
 
 def deploy(
-    color: str, *, version: str, expects: list[str] | None = None, reason: str | None = None, **kwargs: Any
+    color: str,
+    *,
+    version: str,
+    expects: list[str] | None = None,
+    reason: str | None = None,
+    new: bool = False,
+    **kwargs: Any,
 ) -> ColorState:
     """Record that ``color`` now runs ``version``, built against ``expects`` (default: the
-    heads of the project's migration history). A retired color comes back as idle."""
+    heads of the project's migration history). A retired color comes back as idle.
+
+    A color the environment does not know yet is accepted while it has fewer than two, or when
+    the traffic backend names it; any other needs ``new`` (a misspelt ``grene`` would otherwise
+    become a third color that the gate waits for)."""
     _validate_color(color)
     target = resolve_target(**kwargs)
+    if not new:
+        _check_known_color(target, color)
     from expandcontract.migrations.project import load_project
 
     graph = load_project(target.project).graph
@@ -125,6 +137,66 @@ def deploy(
             state=state,
             version=version,
             expects=expected,
+        )
+
+
+def _check_known_color(target: Target, color: str) -> None:
+    import difflib
+
+    from expandcontract.traffic.backends import build_backend
+
+    with open_ledger(target, create=True) as (conn, ledger):
+        known = [c.color for c in ledger.colors(conn, target.environment)]
+    if color in known:
+        return
+    try:
+        backend = build_backend(target.settings, target.environment)
+    except ConfigError:
+        backend = None  # a traffic-config mistake stops `ec switch`, not the record of a deploy
+    configured = list(backend.colors) if backend is not None else []
+    if color in known or color in configured or (len(known) < 2 and not configured):
+        return
+    candidates = sorted(set(known) | set(configured))
+    close = difflib.get_close_matches(color, candidates, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownColorError(
+        target.environment, color, tuple(known), hint=f"{hint} Pass --new to add {color!r} as a new color"
+    )
+
+
+def forget(color: str, *, reason: str, **kwargs: Any) -> None:
+    """Remove ``color`` from the environment's ledger: only a color that never took traffic (a
+    mistaken ``ec deploy``). Recorded in the event log with ``reason``."""
+    from sqlalchemy import delete, select
+
+    _validate_color(color)
+    if not reason or not reason.strip():
+        raise ConfigError("--reason is required: say why the color is removed")
+    target = resolve_target(**kwargs)
+    with open_ledger(target, create=True) as (conn, ledger), conn.begin():
+        current = ledger.color(conn, target.environment, color, for_update=True)
+        if current is None:
+            known = tuple(c.color for c in ledger.colors(conn, target.environment))
+            raise UnknownColorError(target.environment, color, known)
+        e = ledger.t.events
+        took_traffic = conn.execute(
+            select(e.c.id).where(e.c.environment == target.environment, e.c.color == color, e.c.to_state == "live")
+        ).first()
+        if took_traffic is not None or current.state in ("live", "draining") or current.weight:
+            raise ConfigError(
+                f"{color} has taken traffic: it is retired, never forgotten (`ec retire {color}`), so the "
+                "record of who ran what stays"
+            )
+        c = ledger.t.colors
+        conn.execute(delete(c).where(c.c.environment == target.environment, c.c.color == color))
+        ledger.log(
+            conn,
+            target.environment,
+            "forget",
+            color=color,
+            from_state=current.state,
+            reason=reason,
+            details={"version": current.version},
         )
 
 

@@ -1,0 +1,79 @@
+"""A misspelt color is not a new one: `ec deploy` asks for --new and suggests the known name, and
+`ec forget` removes a color that never took traffic (issue 11)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import expandcontract
+from expandcontract.cli import main
+from expandcontract.config import settings_from_mapping
+from expandcontract.errors import ConfigError, UnknownColorError
+from tests.helpers import write_revision
+
+
+def _kw(tmp_path: Path, **settings: Any) -> dict[str, Any]:
+    versions = tmp_path / "versions"
+    write_revision(versions, "r1", "pass")
+    return {
+        "url": f"sqlite:///{tmp_path / 'ledger.db'}",
+        "project": versions,
+        "settings": settings_from_mapping(settings),
+    }
+
+
+def test_a_misspelt_color_is_refused_with_a_suggestion(tmp_path: Path) -> None:
+    """Measured: `ec deploy grene --version 3` silently created a third color for good."""
+    kw = _kw(tmp_path)
+    expandcontract.deploy("blue", version="1", **kw)
+    expandcontract.deploy("green", version="2", **kw)  # the first two colors need no flag
+    with pytest.raises(UnknownColorError, match=r"no color 'grene' .*did you mean 'green'\?.*--new") as error:
+        expandcontract.deploy("grene", version="3", **kw)
+    assert error.value.exit_code == 2
+    assert [c.state.color for c in expandcontract.status(**kw).colors] == ["blue", "green"]
+    assert expandcontract.deploy("red", version="3", new=True, **kw).color == "red"
+
+
+def test_configured_colors_need_no_flag(tmp_path: Path) -> None:
+    kw = _kw(
+        tmp_path,
+        switch={"default": {"backend": "file", "path": str(tmp_path / "w.json"), "colors": ["blue", "green", "red"]}},
+    )
+    for color in ("blue", "green", "red"):
+        expandcontract.deploy(color, version="1", **kw)
+    with pytest.raises(UnknownColorError, match="did you mean 'red'"):
+        expandcontract.deploy("rde", version="1", **kw)
+
+
+def test_forget_removes_a_color_that_never_took_traffic(tmp_path: Path) -> None:
+    kw = _kw(tmp_path)
+    expandcontract.deploy("blue", version="1", **kw)
+    expandcontract.switch("blue", **kw)
+    expandcontract.deploy("grene", version="2", new=True, **kw)
+    with pytest.raises(ConfigError, match="blue has taken traffic"):
+        expandcontract.forget("blue", reason="x", **kw)
+    with pytest.raises(ConfigError, match="--reason is required"):
+        expandcontract.forget("grene", reason=" ", **kw)
+    expandcontract.forget("grene", reason="typo of green", **kw)
+    assert [c.state.color for c in expandcontract.status(**kw).colors] == ["blue"]
+    event = expandcontract.history(**kw)[-1]
+    assert (event.action, event.color, event.reason) == ("forget", "grene", "typo of green")
+
+
+def test_cli_deploy_new_and_forget(tmp_path: Path) -> None:
+    versions = tmp_path / "versions"
+    write_revision(versions, "r1", "pass")
+    db = ["--url", f"sqlite:///{tmp_path / 'l.db'}", "--project", str(versions)]
+    runner = CliRunner()
+    for color in ("blue", "green"):
+        assert runner.invoke(main, ["deploy", color, "-V", "1", *db]).exit_code == 0
+    refused = runner.invoke(main, ["deploy", "grene", "-V", "2", *db])
+    assert refused.exit_code == 2 and "did you mean 'green'?" in refused.output
+    assert runner.invoke(main, ["deploy", "grene", "-V", "2", "--new", *db]).exit_code == 0
+    forgot = runner.invoke(main, ["forget", "grene", "--reason", "typo", *db])
+    assert forgot.exit_code == 0, forgot.output
+    assert forgot.output == "grene: forgotten\n"
