@@ -308,22 +308,19 @@ def _online(value: object, path: Path | None) -> OnlineSettings:
             if not isinstance(args, list) or not all(isinstance(a, str) and a.startswith("-") for a in args):
                 raise ConfigError(f'online.{key} must be a list of flags, e.g. ["--chunk-size=500"]', path=path)
             changes[key.replace("-", "_")] = tuple(args)
-    if "cut-over-lock-timeout" in values:
-        try:
-            seconds = parse_duration(values["cut-over-lock-timeout"], "online.cut-over-lock-timeout")
-        except ValueError as error:
-            raise ConfigError(str(error), path=path) from None
-        if seconds < 1 or seconds != int(seconds):
-            raise ConfigError("online.cut-over-lock-timeout must be whole seconds from 1 (gh-ost's unit)", path=path)
-        changes["cut_over_lock_timeout"] = int(seconds)
-    if "checkpoint-seconds" in values:
-        try:
-            seconds = parse_duration(values["checkpoint-seconds"], "online.checkpoint-seconds")
-        except ValueError as error:
-            raise ConfigError(str(error), path=path) from None
-        if seconds < 10 or seconds != int(seconds):
-            raise ConfigError("online.checkpoint-seconds must be whole seconds from 10 (gh-ost's minimum)", path=path)
-        changes["checkpoint_seconds"] = int(seconds)
+    # gh-ost takes both in whole seconds, with a floor of its own.
+    for key, minimum, why in (
+        ("cut-over-lock-timeout", 1, "gh-ost's unit"),
+        ("checkpoint-seconds", 10, "gh-ost's minimum"),
+    ):
+        if key in values:
+            try:
+                seconds = parse_duration(values[key], f"online.{key}")
+            except ValueError as error:
+                raise ConfigError(str(error), path=path) from None
+            if seconds < minimum or seconds != int(seconds):
+                raise ConfigError(f"online.{key} must be whole seconds from {minimum} ({why})", path=path)
+            changes[key.replace("-", "_")] = int(seconds)
     return replace(OnlineSettings(), **changes)
 
 

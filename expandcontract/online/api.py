@@ -928,75 +928,63 @@ def _ptosc(
 def cutover(
     table: str, *, url: str | None = None, environment: str | None = None, settings: Settings | None = None
 ) -> str:
-    """Release a postponed gh-ost cut-over from another process: remove the postpone flag file
-    (so a failed attempt is retried instead of postponed again) and send ``unpostpone``."""
-    import os
+    """Release a postponed gh-ost cut-over from another process: verify the copy again, then
+    remove the postpone flag file (so a failed attempt is retried instead of postponed again)
+    and send ``unpostpone``."""
     from pathlib import Path
 
     from sqlalchemy import select
 
-    from expandcontract.db import connect, create_engine, resolve_url
-    from expandcontract.ledger.store import Ledger
+    from expandcontract.ledger.store import lost_message, online_liveness
     from expandcontract.online.ghost import ghost_socket_send
 
-    if settings is None:
-        settings = load_settings(find_config(Path.cwd()))
-    env = environment or os.environ.get("EC_ENVIRONMENT") or settings.environment
-    engine_ = create_engine(resolve_url(url, settings))
-    try:
-        with connect(engine_) as conn:
-            ledger = Ledger(settings.ledger)
-            ledger.create(conn)
-            t = ledger.t.online
-            row = (
-                conn.execute(
-                    select(t)
-                    .where(t.c.environment == env, t.c.table_name == table, t.c.state == "postponed")
-                    .order_by(t.c.id.desc())
-                )
-                .mappings()
-                .first()
+    settings = settings or load_settings(find_config(Path.cwd()))
+    with _ledger_session(url, environment, settings) as (conn, ledger, env):
+        t = ledger.t.online
+        row = (
+            conn.execute(
+                select(t)
+                .where(t.c.environment == env, t.c.table_name == table, t.c.state == "postponed")
+                .order_by(t.c.id.desc())
             )
-            if row is None or not row["socket"]:
-                raise ConfigError(f"no online change of {table} is waiting for its cut-over in environment {env!r}")
-            from expandcontract.ledger.store import lost_message, online_liveness
-
-            if online_liveness(dict(row)) == "lost" or not Path(row["socket"]).exists():
-                raise OnlineLost(table, lost_message(dict(row)))
-            socket_path = Path(row["socket"])
-            # The copy was verified when gh-ost first held the cut-over; it may have drifted since.
-            check = _verify_ghost_copy(
-                str(conn.engine.url.render_as_string(hide_password=False)),
-                table,
-                lambda line: ghost_socket_send(socket_path, line),
-                settings.online.cut_over_lock_timeout,
+            .mappings()
+            .first()
+        )
+        if row is None or not row["socket"]:
+            raise ConfigError(f"no online change of {table} is waiting for its cut-over in environment {env!r}")
+        if online_liveness(dict(row)) == "lost" or not Path(row["socket"]).exists():
+            raise OnlineLost(table, lost_message(dict(row)))
+        socket_path = Path(row["socket"])
+        # The copy was verified when gh-ost first held the cut-over; it may have drifted since.
+        check = _verify_ghost_copy(
+            str(conn.engine.url.render_as_string(hide_password=False)),
+            table,
+            lambda line: ghost_socket_send(socket_path, line),
+            settings.online.cut_over_lock_timeout,
+        )
+        if not check.ok:
+            ledger.log(
+                conn,
+                env,
+                "online-cutover-refused",
+                details={"table": table, "run": row["id"], "why": check.describe()},
             )
-            if not check.ok:
-                ledger.log(
-                    conn,
-                    env,
-                    "online-cutover-refused",
-                    details={"table": table, "run": row["id"], "why": check.describe()},
-                )
-                conn.commit()
-                raise OnlineCutoverRefused(table, check.describe())
-            socket_path = Path(row["socket"])
-            (socket_path.parent / "postpone.flag").unlink(missing_ok=True)
-            try:
-                reply = ghost_socket_send(socket_path, f"unpostpone={table}").strip().splitlines()
-                answer = reply[0] if reply else "no reply"
-            except OSError as error:
-                # Nobody listens: gh-ost is gone, whatever the record says.
-                raise OnlineLost(
-                    table,
-                    f"the gh-ost run of {table} is lost: nothing answers on {socket_path} "
-                    f"({error.strerror or error}); `ec online-abort {table}` removes what it left",
-                ) from None
-            ledger.log(conn, env, "online-cutover", details={"table": table, "run": row["id"], "reply": answer})
             conn.commit()
-            return f"cut-over of {table} released: {answer}"
-    finally:
-        engine_.dispose()
+            raise OnlineCutoverRefused(table, check.describe())
+        (socket_path.parent / "postpone.flag").unlink(missing_ok=True)
+        try:
+            reply = ghost_socket_send(socket_path, f"unpostpone={table}").strip().splitlines()
+            answer = reply[0] if reply else "no reply"
+        except OSError as error:
+            # Nobody listens: gh-ost is gone, whatever the record says.
+            raise OnlineLost(
+                table,
+                f"the gh-ost run of {table} is lost: nothing answers on {socket_path} "
+                f"({error.strerror or error}); `ec online-abort {table}` removes what it left",
+            ) from None
+        ledger.log(conn, env, "online-cutover", details={"table": table, "run": row["id"], "reply": answer})
+        conn.commit()
+        return f"cut-over of {table} released: {answer}"
 
 
 @dataclass
