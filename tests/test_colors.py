@@ -77,3 +77,26 @@ def test_cli_deploy_new_and_forget(tmp_path: Path) -> None:
     forgot = runner.invoke(main, ["forget", "grene", "--reason", "typo", *db])
     assert forgot.exit_code == 0, forgot.output
     assert forgot.output == "grene: forgotten\n"
+
+
+def test_a_ledger_schema_on_sqlite_is_a_configuration_error(tmp_path: Path) -> None:
+    """Measured: the configuration reference's example (SQLite + ledger.schema = "ops") crashed
+    `ec status` with a traceback and 'internal error' (exit 3)."""
+    versions = tmp_path / "versions"
+    write_revision(versions, "r1", "pass")
+    (tmp_path / "pyproject.toml").write_text('[tool.expandcontract.ledger]\nschema = "ops"\n')
+    result = CliRunner().invoke(
+        main,
+        [
+            "status",
+            "--url",
+            f"sqlite:///{tmp_path / 'l.db'}",
+            "--project",
+            str(versions),
+            "--config",
+            str(tmp_path / "pyproject.toml"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "ledger.schema = 'ops' cannot be used with SQLite" in result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output

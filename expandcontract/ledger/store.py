@@ -126,9 +126,20 @@ class Ledger:
 
     # --- schema ------------------------------------------------------------------------------
 
+    def _check_schema(self, conn: Any) -> None:
+        if self.settings.schema and conn.dialect.name == "sqlite":
+            from expandcontract.errors import ConfigError
+
+            raise ConfigError(
+                f"ledger.schema = {self.settings.schema!r} cannot be used with SQLite, which has no schemas: "
+                "remove ledger.schema for this database (use ledger.table-prefix to keep the tables apart)",
+                key="ledger.schema",
+            )
+
     def exists(self, conn: Any) -> bool:
         from sqlalchemy import inspect
 
+        self._check_schema(conn)
         inspector = inspect(conn)
         names = set(inspector.get_table_names(schema=self.settings.schema))
         return {t.name for t in (self.t.colors, self.t.events, self.t.runs)} <= names
