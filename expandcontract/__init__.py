@@ -37,6 +37,7 @@ __all__ = [
     "require_retired",
     "resolve",
     "retire",
+    "revision",
     "rollback",
     "rules",
     "status",
@@ -86,6 +87,10 @@ def __getattr__(name: str) -> Any:
         from expandcontract.online import api as online_api
 
         return getattr(online_api, _ONLINE_COMMANDS[name])
+    if name == "revision":
+        from expandcontract.migrations.scaffold import revision
+
+        return revision
     if name == "require_retired":
         from expandcontract.alembic import require_retired
 

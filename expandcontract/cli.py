@@ -728,8 +728,8 @@ def resolve_command(
 
 
 @main.command("revision")
-@click.option("--expand", "phase", flag_value="expand", help="An expand revision (safe while the old color runs).")
-@click.option("--contract", "phase", flag_value="contract", help="A contract revision (runs after retirement).")
+@click.option("--expand", "expand", is_flag=True, help="An expand revision (safe while the old color runs).")
+@click.option("--contract", "contract", is_flag=True, help="A contract revision (runs after retirement).")
 @click.option("-m", "--message", required=True, help="What the revision does.")
 @click.option("--rev-id", help="A revision id of your choosing (default: generated).")
 @click.option(
@@ -739,14 +739,17 @@ def resolve_command(
     help="The Alembic project (default: the current directory).",
 )
 @_handle_errors
-def revision_command(phase: str | None, message: str, rev_id: str | None, project: Path | None) -> None:
+def revision_command(expand: bool, contract: bool, message: str, rev_id: str | None, project: Path | None) -> None:
     """Create a revision with its phase declared, in the right place for the history's layout.
 
     Two-branch layout (branch labels expand/contract): on that branch, and a contract revision
     depends_on the current expand head. Linear layout: on top of the head.
     """
-    if phase is None:
+    if expand and contract:
+        raise click.UsageError("--expand and --contract exclude each other: a revision has one phase")
+    if not expand and not contract:
         raise click.UsageError("choose --expand or --contract")
+    phase = "expand" if expand else "contract"
     from expandcontract.migrations.scaffold import revision
 
     path = revision(message, phase=phase, project=project, rev_id=rev_id)

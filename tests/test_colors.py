@@ -100,3 +100,13 @@ def test_a_ledger_schema_on_sqlite_is_a_configuration_error(tmp_path: Path) -> N
     assert result.exit_code == 2
     assert "ledger.schema = 'ops' cannot be used with SQLite" in result.output
     assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+def test_revision_phases_exclude_each_other_and_the_function_has_the_command_name(tmp_path: Path) -> None:
+    """Measured: `ec revision --expand --contract` was accepted (the last flag won), and
+    `expandcontract.revision` did not exist although api.md promises one function per command."""
+    result = CliRunner().invoke(main, ["revision", "--expand", "--contract", "-m", "x", "-p", str(tmp_path)])
+    assert result.exit_code == 2 and "--expand and --contract exclude each other" in result.output
+    from expandcontract.migrations.scaffold import revision
+
+    assert expandcontract.revision is revision
