@@ -110,19 +110,26 @@ def _after_revision(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
     if script is None:
         return
     settings = load_settings(find_config(Path(script.dir).resolve()))
-    env = os.environ.get("EC_ENVIRONMENT") or settings.environment
+    environment_context = getattr(ctx, "environment_context", None)
+    x_args = environment_context.get_x_argument(as_dictionary=True) if environment_context is not None else {}
+    env = x_args.get("ec-env") or os.environ.get("EC_ENVIRONMENT") or settings.environment
     _check(ctx.connection, script, list(step.up_revision_ids), settings, env)
 
 
 def _check(
     conn: Any, script: Any, revisions: list[str], settings: Settings, environment: str, *, force: bool = False
 ) -> None:
+    from expandcontract.db import server_target
     from expandcontract.ledger.gate import Blocker, Gate, GateDecision
     from expandcontract.ledger.store import Ledger
     from expandcontract.migrations.graph import RevisionGraph
 
     graph = RevisionGraph.from_script_directory(script)
-    contract = [r for r in revisions if r in graph.revisions and (force or graph.is_contract(r))]
+    known = [r for r in revisions if r in graph.revisions]
+    if not force:
+        # What a revision does decides, not only what it declares.
+        graph.classify(known, settings, server_target(conn, settings.target))
+    contract = [r for r in known if force or graph.is_contract(r)]
     if not contract:
         return
     ledger = Ledger(settings.ledger)
@@ -153,14 +160,15 @@ def check_downgrade(
         return
     graph = RevisionGraph.from_script_directory(script)
     blockers = []
-    for color in ledger.colors(conn, environment):
+    for color in ledger.colors(conn, None):  # every environment: they share this schema
         if color.state == "retired":
             continue
         needed = graph.needed(color.expects)
         lost = [r for r in reverted if r in needed]
         if lost:
+            where = f" of environment {color.environment}" if color.environment != environment else ""
             blockers.append(
-                f"{color.color} ({color.state}, version {color.version or '?'}) expects "
+                f"{color.color}{where} ({color.state}, version {color.version or '?'}) expects "
                 f"{' '.join(color.expects)}, and the downgrade would revert {', '.join(lost)}"
             )
     if not blockers:

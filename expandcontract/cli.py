@@ -568,7 +568,8 @@ def history_command(
                 color += f" in {float(e.details['seconds']):.1f}s"
         elif isinstance(e.details.get("desired"), dict) and not e.color:  # traffic attempts and failures
             color = " " + ", ".join(f"{c} {w}%" for c, w in e.details["desired"].items())
-        click.echo(f"{e.occurred_at:%Y-%m-%d %H:%M:%S}  {e.environment}  {e.action}{color}{change}  by {e.actor}{why}")
+        line = f"{e.occurred_at:%Y-%m-%d %H:%M:%S}  {e.environment}  {e.action}{color}{change}  by {e.actor}{why}"
+        click.echo(printable(line))
     if not events:
         click.echo("no events yet")
 
@@ -665,6 +666,12 @@ def _online_display(fmt: str) -> tuple[Any, Any]:
     return None, None
 
 
+def printable(text: str) -> str:
+    """One line of text output: control characters (a newline in a recorded --reason) are
+    escaped, so no stored text can forge lines of ec's output."""
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
+
+
 def _run_command(mode: str, fmt: str, kwargs: dict[str, Any]) -> None:
     from expandcontract.runner import apply
 
@@ -682,34 +689,48 @@ def _run_command(mode: str, fmt: str, kwargs: dict[str, Any]) -> None:
         click.echo(f"waiting: {rev}: {why}")
 
 
+_RESUME = click.option(
+    "--resume",
+    is_flag=True,
+    help="Rerun a revision whose earlier run never finished, if it declares `resumable = True`.",
+)
+
+
 @main.command("expand")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_RESUME
 @_db_options
 @_handle_errors
 def expand_command(
-    fmt: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+    fmt: str, resume: bool, url: str | None, environment: str | None, config: Path | None, project: Path | None
 ) -> None:
     """Apply pending expand revisions safely (timeouts, lock-timeout retries, one run at a time).
 
     Stops before the first contract revision whose gate is closed; in the two-branch layout
-    contract revisions are left to `ec contract`.
+    contract revisions are left to `ec contract`. A revision is gated as contract when it
+    declares so, or when what it does (captured offline) contracts or cannot be read.
+
+    A revision whose earlier run never finished (killed, host lost) is not rerun blindly:
+    exit 1 with what was found and the steps out; `--resume` reruns it if it declares
+    `resumable = True`.
     """
-    _run_command("expand", fmt, _db_kwargs(url, environment, config, project))
+    _run_command("expand", fmt, {**_db_kwargs(url, environment, config, project), "resume": resume})
 
 
 @main.command("contract")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_RESUME
 @_db_options
 @_handle_errors
 def contract_command(
-    fmt: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+    fmt: str, resume: bool, url: str | None, environment: str | None, config: Path | None, project: Path | None
 ) -> None:
     """Apply pending revisions including contract ones - only when the gate is open.
 
     Refuses (exit 1), before running anything, while a color that needs the old schema is not
     retired, naming the color, its sessions and the revisions waiting.
     """
-    _run_command("contract", fmt, _db_kwargs(url, environment, config, project))
+    _run_command("contract", fmt, {**_db_kwargs(url, environment, config, project), "resume": resume})
 
 
 @main.command("resolve")

@@ -63,6 +63,9 @@ class RunnerSettings:
     retry_max_delay: float = 10.0
     #: How long a second `ec` run waits for the first to finish before it gives up.
     advisory_lock_timeout: float = 60.0
+    #: How a revision whose content cannot be read offline is gated at run time: ``contract``
+    #: (what it hides may break the old color) or ``declared`` (trust its ``phase``).
+    unclassified: str = "contract"
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,10 @@ class Settings:
     #: Traffic backend per environment (``[tool.expandcontract.switch.<environment>]``).
     switch: dict[str, dict[str, Any]] = field(default_factory=dict)
     online: OnlineSettings = field(default_factory=OnlineSettings)
+    #: ``ec lint`` runs each revision in a worker process: its time limit, and the environment
+    #: variables it may see besides the safe defaults (names, or ``PREFIX_*``).
+    capture_timeout: float = 30.0
+    capture_env: tuple[str, ...] = ()
     #: Where the settings came from (None: built-in defaults).
     path: Path | None = None
 
@@ -115,6 +122,8 @@ class Settings:
 
 
 _KEYS = {
+    "capture-timeout",
+    "capture-env",
     "dialect",
     "versions",
     "select",
@@ -141,6 +150,7 @@ _RUNNER_KEYS = {
     "retry-initial-delay",
     "retry-max-delay",
     "advisory-lock-timeout",
+    "unclassified",
 }
 
 
@@ -227,6 +237,19 @@ def settings_from_mapping(table: dict[str, Any], *, path: Path | None = None) ->
         if not isinstance(values["runner-sets-timeouts"], bool):
             raise ConfigError("runner-sets-timeouts must be true or false", path=path)
         changes["runner_sets_timeouts"] = values["runner-sets-timeouts"]
+    if "capture-timeout" in values:
+        try:
+            timeout = parse_duration(values["capture-timeout"], "capture-timeout")
+        except ValueError as error:
+            raise ConfigError(str(error), path=path) from None
+        if timeout <= 0:
+            raise ConfigError("capture-timeout must be positive", path=path, key="capture-timeout")
+        changes["capture_timeout"] = timeout
+    if "capture-env" in values:
+        names = values["capture-env"]
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise ConfigError("capture-env must be a list of environment variable names", path=path)
+        changes["capture_env"] = tuple(names)
     if "mysql-charset" in values:
         changes["mysql_charset"] = str(values["mysql-charset"])
     if "database-url" in values:
@@ -344,6 +367,10 @@ def _runner(value: object, path: Path | None) -> RunnerSettings:
         if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 100:
             raise ConfigError("runner.retries must be an integer from 0 to 100", path=path)
         changes["retries"] = retries
+    if "unclassified" in values:
+        if values["unclassified"] not in ("contract", "declared"):
+            raise ConfigError('runner.unclassified must be "contract" or "declared"', path=path)
+        changes["unclassified"] = values["unclassified"]
     return replace(RunnerSettings(), **changes)
 
 

@@ -17,6 +17,17 @@ def resolve_url(url: str | None, settings: Settings) -> str:
             "no database URL: pass --url, set EC_DATABASE_URL, or set database-url in [tool.expandcontract] "
             "(e.g. sqlite:///app.db, postgresql+psycopg://user@host/db, mysql+pymysql://user@host/db)"
         )
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(chosen)
+    except (ArgumentError, ValueError) as error:
+        # The message names what is wrong, never the URL itself (it may hold a password).
+        why = "the port must be a number" if "int()" in str(error) else "it is not a database URL"
+        raise ConfigError(
+            f"invalid database URL: {why} (expected e.g. postgresql+psycopg://user@host:5432/db)"
+        ) from None
     return chosen
 
 
@@ -55,3 +66,18 @@ def backend(conn_or_engine: Any) -> str:
     """``postgresql``, ``mysql`` (MySQL and MariaDB) or ``sqlite``."""
     name = conn_or_engine.dialect.name
     return "mysql" if name in ("mysql", "mariadb") else name
+
+
+def server_target(conn: Any, fallback: Any) -> Any:
+    """The :class:`~expandcontract.dialects.Target` of a live connection (``fallback``, a
+    Target, for SQLite, which ec renders as the configured dialect)."""
+    from expandcontract.dialects import Target
+
+    info = tuple(v for v in (conn.dialect.server_version_info or ()) if isinstance(v, int))
+    kind = backend(conn)
+    if kind == "postgresql":
+        return Target("postgresql", info[:2] or fallback.version)
+    if kind == "mysql":
+        mariadb = bool(getattr(conn.dialect, "is_mariadb", False))
+        return Target("mariadb" if mariadb else "mysql", info[:3] or fallback.version)
+    return fallback

@@ -130,15 +130,15 @@ class DowngradeRefused(ExpandContractError):
 
 
 class ConcurrentRunError(ExpandContractError):
-    """Another ec process holds the migration lock for this database and environment."""
+    """Another ec process holds a lock: the migration lock (one per database, shared by every
+    environment that uses it) or an environment's traffic lock."""
 
     def __init__(self, environment: str, waited: float, kind: str = "migration") -> None:
         self.environment = environment
         self.waited = waited
         self.kind = kind
-        super().__init__(
-            f"another ec run holds the {kind} lock for environment {environment!r}; gave up after {waited:g}s"
-        )
+        scope = f"environment {environment!r}" if kind == "traffic" else "this database (all environments)"
+        super().__init__(f"another ec run holds the {kind} lock for {scope}; gave up after {waited:g}s")
 
 
 class MigrationFailed(ExpandContractError):
@@ -157,3 +157,24 @@ class MigrationFailed(ExpandContractError):
             else " Nothing of it was applied."
         )
         super().__init__(f"revision {revision} failed after {attempts} attempt(s): {detail}.{tail}")
+
+
+class InterruptedRunError(ExpandContractError):
+    """A revision's earlier run started and never finished (the process was killed, the host
+    went away): what it did is in the database but the version table does not say so, so
+    running it again could do twice what it already did."""
+
+    exit_code = 1
+
+    def __init__(self, revision: str, started: str, actor: str, steps: list[str], debris: list[str]) -> None:
+        self.revision = revision
+        self.steps = steps
+        self.debris = debris
+        lines = [
+            f"revision {revision} was started by {actor} at {started} and never finished; what it did before "
+            "it stopped may be in the database, so ec will not run it again blindly."
+        ]
+        lines += [f"  found: {d}" for d in debris]
+        lines.append("Do one of:")
+        lines += [f"  - {s}" for s in steps]
+        super().__init__("\n".join(lines))

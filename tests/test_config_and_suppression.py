@@ -124,12 +124,12 @@ def test_cache_reuses_analysis_and_notices_edits(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("EC_CACHE_DIR", str(tmp_path / "cache"))
     settings = settings_from_mapping({})
     first = lint([versions], settings=settings)
-    import expandcontract.migrations.capture as capture_module
+    from expandcontract.linter import engine
 
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("cache miss: capture ran again")
 
-    monkeypatch.setattr(capture_module, "capture", boom)
+    monkeypatch.setattr(engine._Capturer, "__call__", boom)
     second = lint([versions], settings=settings)
     assert second.findings == first.findings
     path.write_text(path.read_text().replace('"x"', '"y"'), encoding="utf-8")
@@ -142,10 +142,19 @@ def test_corrupt_cache_entry_is_a_miss(tmp_path: Path, monkeypatch: pytest.Monke
     write_revision(versions, "a", 'op.drop_column("t", "x")')
     monkeypatch.setenv("EC_CACHE_DIR", str(tmp_path / "cache"))
     lint([versions], settings=settings_from_mapping({}))
-    for entry in (tmp_path / "cache").rglob("*.pickle"):
-        entry.write_bytes(b"not a pickle")
+    entries = list((tmp_path / "cache").rglob("*.json"))
+    assert entries
+    for entry in entries:
+        entry.write_bytes(b"not json")
     report = lint([versions], settings=settings_from_mapping({}))
     assert codes(report) == ["EC101"]
+    # A planted entry (the cache is in the project tree a pull request can write) builds only
+    # ec's own records: anything else is a miss, and the revision is captured again.
+    for entry in entries:
+        entry.write_text('[{"__type__": "Popen", "args": ["touch", "pwned"]}]', encoding="utf-8")
+    assert codes(lint([versions], settings=settings_from_mapping({}))) == ["EC101"]
+    for entry in entries:
+        entry.write_text("[]", encoding="utf-8")  # a well-formed lie is possible only with write access
 
 
 def test_version_awareness(tmp_path: Path) -> None:
@@ -178,8 +187,8 @@ def test_not_null_check_from_an_earlier_revision_is_remembered(tmp_path: Path) -
     assert "EC106" in codes(report)
 
 
-def test_cached_analysis_unpickles_without_sqlalchemy(tmp_path: Path) -> None:
-    import pickle
+def test_cached_analysis_decodes_without_sqlalchemy(tmp_path: Path) -> None:
+    import json
     import subprocess
     import sys
 
@@ -189,8 +198,13 @@ def test_cached_analysis_unpickles_without_sqlalchemy(tmp_path: Path) -> None:
 
     path = write_revision(tmp_path / "v", "a", 'op.add_column("t", sa.Column("c", sa.String(5)))')
     changes = capture(discover(path.parent).revisions[0], Target.default("postgresql"), [])
-    blob = tmp_path / "changes.pickle"
-    blob.write_bytes(pickle.dumps(changes))
-    code = f"import pickle, sys; pickle.loads(open({str(blob)!r}, 'rb').read()); print('sqlalchemy' in sys.modules)"
+    from expandcontract.sql.codec import encode_changes
+
+    blob = tmp_path / "changes.json"
+    blob.write_text(json.dumps(encode_changes(changes)), encoding="utf-8")
+    code = (
+        "import json, sys; from expandcontract.sql.codec import decode_changes; "
+        f"decode_changes(json.load(open({str(blob)!r}))); print('sqlalchemy' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

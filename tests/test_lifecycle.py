@@ -91,6 +91,15 @@ def _copy_example(name: str, tmp_path: Path) -> Path:
     return project
 
 
+def _with_session_users(project: Path, blue_user: str | None) -> Path:
+    """env.py and require_retired() read the project's own configuration: on MariaDB (no
+    performance_schema) they need it to say how blue's sessions are counted, or they refuse."""
+    if blue_user:
+        with (project / "pyproject.toml").open("a", encoding="utf-8") as config:
+            config.write(f'\n[tool.expandcontract.ledger.session-users]\nblue = "{blue_user}"\n')
+    return project
+
+
 def _columns(url: str, table: str) -> set[str]:
     engine = create_engine(url)
     try:
@@ -152,7 +161,7 @@ def test_lifecycle_linear_history(backend: str, blue_user: str | None, tmp_path:
 
 
 def test_lifecycle_two_branch_layout(backend: str, blue_user: str | None, tmp_path: Path) -> None:
-    project = _copy_example("two-branches", tmp_path)
+    project = _with_session_users(_copy_example("two-branches", tmp_path), blue_user)
     kw: dict[str, Any] = {"url": backend, "project": project, "settings": _settings(blue_user)}
     expandcontract.deploy("blue", version="v1", expects=["a0base"], **kw)
     expandcontract.switch("blue", **kw)
@@ -192,7 +201,7 @@ def _db_heads(url: str) -> list[str]:
 def test_env_py_guard_blocks_plain_alembic_upgrade(
     backend: str, blue_user: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = _copy_example("rename-column", tmp_path)
+    project = _with_session_users(_copy_example("rename-column", tmp_path), blue_user)
     kw: dict[str, Any] = {"url": backend, "project": project, "settings": _settings(blue_user)}
     expandcontract.deploy("blue", version="v1", expects=["0001"], **kw)
     expandcontract.switch("blue", **kw)
@@ -229,7 +238,7 @@ def test_downgrade_below_what_a_live_color_needs_is_refused(
 ) -> None:
     """Measured: `alembic downgrade 0001` with green live (expects 0005) dropped users.full_name
     and a table with no refusal, and `ec status` said nothing."""
-    project = _copy_example("rename-column", tmp_path)
+    project = _with_session_users(_copy_example("rename-column", tmp_path), blue_user)
     kw: dict[str, Any] = {"url": backend, "project": project, "settings": _settings(blue_user)}
     expandcontract.deploy("blue", version="v1", expects=["0001"], **kw)
     expandcontract.switch("blue", **kw)
@@ -408,8 +417,17 @@ def _lock_project(tmp_path: Path, url: str, settings: Settings) -> Path:
     return versions
 
 
+def _short_lock_timeout(server: str) -> str:
+    return "1s" if server.startswith("mysql") else "300ms"  # MariaDB: whole seconds only
+
+
 def test_lock_timeout_is_retried_until_the_blocker_ends(server: str, tmp_path: Path) -> None:
-    fast = {"lock-timeout": "300ms", "retries": 20, "retry-initial-delay": "200ms", "retry-max-delay": "500ms"}
+    fast = {
+        "lock-timeout": _short_lock_timeout(server),
+        "retries": 20,
+        "retry-initial-delay": "200ms",
+        "retry-max-delay": "500ms",
+    }
     settings = _settings(None, **fast)
     project = _lock_project(tmp_path, server, settings)
     kw: dict[str, Any] = {"url": server, "project": project, "settings": settings}
@@ -426,7 +444,12 @@ def test_lock_timeout_is_retried_until_the_blocker_ends(server: str, tmp_path: P
 
 
 def test_lock_timeout_gives_up_after_the_retry_cap(server: str, tmp_path: Path) -> None:
-    capped = {"lock-timeout": "300ms", "retries": 2, "retry-initial-delay": "100ms", "retry-max-delay": "100ms"}
+    capped = {
+        "lock-timeout": _short_lock_timeout(server),
+        "retries": 2,
+        "retry-initial-delay": "100ms",
+        "retry-max-delay": "100ms",
+    }
     settings = _settings(None, **capped)
     project = _lock_project(tmp_path, server, settings)
     kw: dict[str, Any] = {"url": server, "project": project, "settings": settings}

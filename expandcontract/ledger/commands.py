@@ -384,6 +384,8 @@ class Status:
     online: list[dict[str, object]] = field(default_factory=list)
     #: Where the ledger and the proxy disagree about who gets traffic.
     traffic_mismatch: list[str] = field(default_factory=list)
+    #: Colors of other environments recorded in the same database (the gate counts them too).
+    other_colors: list[ColorStatus] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -398,8 +400,9 @@ class Status:
             return "contract: READY"
         blockers = []
         for b in closed[0].blockers:
+            where = f" of environment {b.environment}" if b.environment else ""
             if b.sessions is not None and b.sessions.count is not None:
-                blockers.append(f"{b.color} is {b.state}, {b.sessions.count} session(s) connected")
+                blockers.append(f"{b.color}{where} is {b.state}, {b.sessions.count} session(s) connected")
             else:
                 blockers.append(f"{b.color}: {b.reason}")
         return f"contract: BLOCKED ({'; '.join(blockers)})"
@@ -418,6 +421,7 @@ class Status:
             "environment": self.environment,
             "database": self.database,
             "colors": [c.to_dict() for c in self.colors],
+            "other_environments": [c.to_dict() for c in self.other_colors],
             "database_heads": self.database_heads,
             "project_heads": self.project_heads,
             "pending_expand": self.pending_expand,
@@ -444,7 +448,8 @@ def status(**kwargs: Any) -> Status:
     from expandcontract.migrations.project import load_project
 
     target = resolve_target(**kwargs)
-    graph: RevisionGraph = load_project(target.project).graph
+    project = load_project(target.project)
+    graph: RevisionGraph = project.graph
     result = Status(target.environment, target.safe_url, project_heads=graph.heads())
     with open_ledger(target) as (conn, ledger):
         result.database_heads = database_heads(conn)
@@ -455,13 +460,22 @@ def status(**kwargs: Any) -> Status:
             )
         gate = Gate(conn, ledger, graph, target.environment, target.settings)
         result.colors = [ColorStatus(c, gate.sessions(c.color)) for c in gate.colors]
+        result.other_colors = [
+            ColorStatus(c, gate.sessions(c.color, c.environment))
+            for c in gate.all_colors
+            if c.environment != target.environment
+        ]
+        result.problems += gate.tampered()
         pending = graph.pending([h for h in result.database_heads if h not in unknown])
+        from expandcontract.db import server_target
+
+        graph.classify(pending, target.settings, server_target(conn, target.settings.target), project.source.sys_path)
         result.pending_expand = [r for r in pending if not graph.is_contract(r)]
         result.pending_contract = [gate.evaluate(r) for r in pending if graph.is_contract(r)]
-        result.in_progress = ledger.runs(conn, target.environment)
+        result.in_progress = ledger.runs(conn, None)
         from expandcontract.ledger.store import active_online_runs
 
-        runs = active_online_runs(conn, ledger, target.environment)
+        runs = active_online_runs(conn, ledger, None)
         result.online = [
             {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in run.items() if k != "alter_clause"}
             for run in runs
@@ -471,8 +485,25 @@ def status(**kwargs: Any) -> Status:
         result.problems += [lost_message(run) for run in runs if run["liveness"] == "lost"]
         for run in result.in_progress:
             what = f"failed part-way: {run.error.splitlines()[0]}" if run.error else "started and never finished"
-            result.problems.append(f"revision {run.revision} is in progress ({what}); see `ec resolve --help`")
-        result.problems += _schema_behind(graph, gate.colors, graph.applied(result.database_heads))
+            result.problems.append(
+                f"revision {run.revision} is in progress ({what}; run {run.id} by {run.actor} at "
+                f"{run.started_at.isoformat(sep=' ')}): unless an ec run is applying it right now, it was "
+                f"interrupted and part of it may be applied. `ec expand` refuses to rerun it blindly and says the "
+                f"ways out (`--resume` for a revision declaring resumable = True, or `ec resolve {run.revision}`)"
+            )
+        from expandcontract.ledger.drift import invalid_indexes, schema_ahead
+
+        result.problems += [
+            f"INVALID index {name}: an interrupted CREATE INDEX CONCURRENTLY left it; it slows writes and "
+            "serves no query (DROP INDEX CONCURRENTLY it, then rerun the build)"
+            for name in invalid_indexes(conn)
+        ]
+        for rev, objects in schema_ahead(conn, graph, pending).items():
+            result.problems.append(
+                f"drift: {', '.join(objects)} already exist(s), though revision {rev}, which creates it, is not "
+                "applied: an interrupted run or a change by hand"
+            )
+        result.problems += _schema_behind(graph, gate.all_colors, graph.applied(result.database_heads))
     result.traffic, observed = _observed_traffic(target)
     if observed is not None:
         result.traffic_mismatch = traffic_mismatch([c.state for c in result.colors], observed)
@@ -526,7 +557,7 @@ def resolve(revision: str, *, reason: str, **kwargs: Any) -> int:
         raise ConfigError("--reason is required: say what was done to the database")
     target = resolve_target(**kwargs)
     with open_ledger(target) as (conn, ledger), conn.begin():
-        runs = [r for r in ledger.runs(conn, target.environment) if r.revision.startswith(revision)]
+        runs = [r for r in ledger.runs(conn, None) if r.revision.startswith(revision)]
         for run in runs:
             ledger.finish_run(conn, run.id, "resolved", attempts=run.attempts, error=run.error)
             ledger.log(

@@ -145,15 +145,47 @@ class Ledger:
         return {t.name for t in (self.t.colors, self.t.events, self.t.runs)} <= names
 
     def create(self, conn: Any) -> bool:
-        """Create missing ledger tables; True when anything was created."""
-        existed = self.exists(conn)
+        """Create missing ledger tables; True when this call created them.
+
+        Safe when several first runs race on a fresh database: creation happens under the
+        ledger lock on a connection of its own, committed before the lock is released, so the
+        loser finds the tables instead of failing on a duplicate."""
+        if self.exists(conn) and not self._missing_columns(conn):
+            return False
+        if conn.dialect.name == "sqlite":
+            existed = self.exists(conn)
+            self._create_on(conn)  # one process, and ":memory:" is per connection
+            return not existed
+        from expandcontract.runner.locks import LEDGER, advisory_lock
+
+        with advisory_lock(conn.engine, "-", 120, kind=LEDGER), conn.engine.connect() as own:
+            created = not self.exists(own)
+            self._create_on(own)
+            own.commit()
+        return created
+
+    def _create_on(self, conn: Any) -> None:
         if self.settings.schema and conn.dialect.name == "postgresql":
             from sqlalchemy import text
 
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.settings.schema}"'))
         self.t.metadata.create_all(conn, checkfirst=True)
         self._add_missing_columns(conn)
-        return not existed
+
+    def _missing_columns(self, conn: Any) -> bool:
+        from sqlalchemy import inspect
+
+        from expandcontract.ledger.schema import ADDED_COLUMNS
+
+        inspector = inspect(conn)
+        for attr, names in ADDED_COLUMNS.items():
+            table = getattr(self.t, attr)
+            if not inspector.has_table(table.name, schema=self.settings.schema):
+                return True
+            present = {c["name"] for c in inspector.get_columns(table.name, schema=self.settings.schema)}
+            if set(names) - present:
+                return True
+        return False
 
     def _add_missing_columns(self, conn: Any) -> None:
         """Ledgers made by an older ec lack newer (nullable) columns: add them."""
@@ -175,11 +207,17 @@ class Ledger:
 
     # --- colors ------------------------------------------------------------------------------
 
-    def colors(self, conn: Any, environment: str) -> list[ColorState]:
+    def colors(self, conn: Any, environment: str | None, *, for_update: bool = False) -> list[ColorState]:
+        """The colors of ``environment``, or of every environment recorded in this database."""
         from sqlalchemy import select
 
         c = self.t.colors
-        rows = conn.execute(select(c).where(c.c.environment == environment).order_by(c.c.color)).mappings().all()
+        query = select(c).order_by(c.c.environment, c.c.color)
+        if environment is not None:
+            query = query.where(c.c.environment == environment)
+        if for_update and conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        rows = conn.execute(query).mappings().all()
         return [_color(r) for r in rows]
 
     def color(self, conn: Any, environment: str, color: str, *, for_update: bool = False) -> ColorState | None:
@@ -208,6 +246,8 @@ class Ledger:
 
         c = self.t.colors
         now = utcnow()
+        if values.get("version") is not None:
+            values["version"] = checked_text(values["version"], "--version", 255)
         before = self.color(conn, environment, color, for_update=True)
         if "expects" in values:
             values["expects"] = " ".join(values["expects"])
@@ -248,6 +288,8 @@ class Ledger:
     ) -> None:
         from sqlalchemy import insert
 
+        if reason is not None:
+            reason = checked_text(reason, "--reason", 10_000)
         conn.execute(
             insert(self.t.events).values(
                 occurred_at=utcnow(),
@@ -286,6 +328,38 @@ class Ledger:
             for r in reversed(rows)
         ]
 
+    def state_mismatches(self, conn: Any, colors: list[ColorState]) -> list[str]:
+        """Colors whose recorded state no event explains: every state change ec makes logs an
+        event in the same transaction, so a row that disagrees with its latest event (or has
+        none) was edited by hand. Such a state is not evidence of anything."""
+        from sqlalchemy import func, select
+
+        e = self.t.events
+        latest = (
+            select(e.c.environment, e.c.color, func.max(e.c.id).label("id"))
+            .where(e.c.color.is_not(None), e.c.to_state.is_not(None))
+            .group_by(e.c.environment, e.c.color)
+            .subquery()
+        )
+        query = select(e.c.environment, e.c.color, e.c.to_state, e.c.action).join(latest, e.c.id == latest.c.id)
+        rows = conn.execute(query)
+        last = {(r.environment, r.color): (r.to_state, r.action) for r in rows}
+        out = []
+        for color in colors:
+            event = last.get((color.environment, color.color))
+            if event is None:
+                out.append(
+                    f"{_label(color)} is recorded {color.state}, but the event log has no event for it: "
+                    "the ledger was edited by hand, so its state proves nothing"
+                )
+            elif event[0] != color.state:
+                out.append(
+                    f"{_label(color)} is recorded {color.state}, but its last event ({event[1]}) left it "
+                    f"{event[0]}: the ledger was edited by hand, so its state proves nothing "
+                    f"(record the change with ec, e.g. `ec retire {color.color}`)"
+                )
+        return out
+
     # --- runs --------------------------------------------------------------------------------
 
     def start_run(self, conn: Any, environment: str, revision: str, phase: str | None) -> int:
@@ -316,15 +390,15 @@ class Ledger:
             .values(state=state, finished_at=finished, attempts=attempts, error=error[:4000] if error else None)
         )
 
-    def runs(self, conn: Any, environment: str, *, states: tuple[str, ...] = ("in_progress",)) -> list[Run]:
+    def runs(self, conn: Any, environment: str | None, *, states: tuple[str, ...] = ("in_progress",)) -> list[Run]:
+        """Runs in ``states`` of ``environment``, or of every environment (the schema is shared)."""
         from sqlalchemy import select
 
         r = self.t.runs
-        rows = (
-            conn.execute(select(r).where(r.c.environment == environment, r.c.state.in_(states)).order_by(r.c.id))
-            .mappings()
-            .all()
-        )
+        query = select(r).where(r.c.state.in_(states)).order_by(r.c.id)
+        if environment is not None:
+            query = query.where(r.c.environment == environment)
+        rows = conn.execute(query).mappings().all()
         return [
             Run(
                 id=int(x["id"]),
@@ -372,9 +446,9 @@ def lost_message(run: dict[str, Any]) -> str:
     )
 
 
-def active_online_runs(conn: Any, ledger: Ledger, environment: str) -> list[dict[str, Any]]:
-    """Online schema changes still copying or waiting for their cut-over, each with its
-    ``liveness`` (see :func:`online_liveness`)."""
+def active_online_runs(conn: Any, ledger: Ledger, environment: str | None) -> list[dict[str, Any]]:
+    """Online schema changes still copying or waiting for their cut-over (of ``environment``,
+    or of the whole database), each with its ``liveness`` (see :func:`online_liveness`)."""
     from sqlalchemy import inspect, select
 
     t = ledger.t.online
@@ -383,16 +457,30 @@ def active_online_runs(conn: Any, ledger: Ledger, environment: str) -> list[dict
         return []
     # A ledger from an older ec may lack the newest columns until something creates them.
     present = {c["name"] for c in inspector.get_columns(t.name, schema=ledger.settings.schema)}
-    rows = (
-        conn.execute(
-            select(*[c for c in t.c if c.name in present])
-            .where(t.c.environment == environment, t.c.state.in_(("running", "postponed")))
-            .order_by(t.c.id)
-        )
-        .mappings()
-        .all()
-    )
+    query = select(*[c for c in t.c if c.name in present]).where(t.c.state.in_(("running", "postponed")))
+    if environment is not None:
+        query = query.where(t.c.environment == environment)
+    rows = conn.execute(query.order_by(t.c.id)).mappings().all()
     return [{**dict(r), "liveness": online_liveness(dict(r))} for r in rows]
+
+
+def checked_text(value: str, what: str, limit: int) -> str:
+    """User text the ledger stores: valid UTF-8 and within the column's length."""
+    from expandcontract.errors import ConfigError
+
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{what} is not valid UTF-8 text (check the terminal's encoding)") from None
+    if len(value) > limit:
+        raise ConfigError(f"{what} is {len(value)} characters long; at most {limit} are kept")
+    if what == "--version" and any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ConfigError(f"{what} may not contain spaces or control characters")
+    return value
+
+
+def _label(color: ColorState) -> str:
+    return f"{color.color} (environment {color.environment})"
 
 
 def _color(row: Any) -> ColorState:

@@ -1,22 +1,26 @@
 """Analysis cache: the changes captured from a file, keyed by its content, the tool version,
 the dialect and the parser versions. Rules are cheap and always re-run, so configuration
-changes never need a cache flush."""
+changes never need a cache flush.
+
+Entries are JSON read through :mod:`expandcontract.sql.codec`, never pickles: the cache lives
+in the project tree, which a pull request can write to."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import importlib.util
+import json
 import os
-import pickle
 import tempfile
 from functools import cache
 from pathlib import Path
 
 from expandcontract._version import __version__
 from expandcontract.sql.changes import Change
+from expandcontract.sql.codec import decode_changes, encode_changes
 
-_FORMAT = 1
+_FORMAT = 2
 
 
 @cache
@@ -52,20 +56,19 @@ class AnalysisCache:
         return digest.hexdigest()
 
     def has(self, key: str) -> bool:
-        return self.directory is not None and (self.directory / key[:2] / f"{key}.pickle").is_file()
+        return self.directory is not None and (self.directory / key[:2] / f"{key}.json").is_file()
 
     def get(self, key: str) -> list[Change] | None:
         if self.directory is None:
             return None
-        path = self.directory / key[:2] / f"{key}.pickle"
+        path = self.directory / key[:2] / f"{key}.json"
         try:
             with path.open("rb") as handle:
-                value = pickle.load(handle)
+                return decode_changes(json.load(handle))
         except FileNotFoundError:
             return None
         except Exception:  # noqa: BLE001 - a corrupt or foreign entry is a miss, never an error
             return None
-        return value if isinstance(value, list) else None
 
     def put(self, key: str, changes: list[Change]) -> None:
         if self.directory is None:
@@ -77,9 +80,9 @@ class AnalysisCache:
             if not marker.exists():
                 marker.write_text("# created by expandcontract\n*\n", encoding="utf-8")
             fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump(changes, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, folder / f"{key}.pickle")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(encode_changes(changes), handle)
+            os.replace(tmp, folder / f"{key}.json")
         except OSError:
             # A read-only checkout still lints; it just is not cached.
             with contextlib.suppress(OSError, UnboundLocalError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from expandcontract.config import Settings
 from expandcontract.dialects import Target
@@ -48,6 +48,8 @@ class UnitContext:
     phase: UnitPhase | None = None
     contract_changes: list[c.Change] = field(default_factory=list)
     expand_changes: list[c.Change] = field(default_factory=list)
+    #: (rule, hit) pairs of the per-change rules, kept for the findings.
+    hits: list[Any] = field(default_factory=list)
 
     def is_new_table(self, table: str | None) -> bool:
         return table_key(table) in self.created_tables

@@ -9,13 +9,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from expandcontract.config import Settings, find_config, load_settings
-from expandcontract.dialects import normalize_dialect
+from expandcontract.dialects import Target, normalize_dialect
 from expandcontract.errors import ConfigError, GitError
 from expandcontract.linter.cache import AnalysisCache
 from expandcontract.linter.context import ProjectFacts, UnitContext
 from expandcontract.linter.findings import Finding, Report, RevisionSummary, Severity, UnitPhase
 from expandcontract.linter.suppression import Suppression, python_suppressions, sql_declared_phase, sql_suppressions
 from expandcontract.migrations.loader import RevisionFile, Source, discover
+from expandcontract.migrations.worker import capture_environment, shared_worker
 from expandcontract.rules import Hit, Rule, all_rules, resolve_selectors
 from expandcontract.sql import changes as c
 
@@ -76,11 +77,56 @@ def lint(
     changed = _changed_since(since, sources) if since else None
     base = Path.cwd()
     report = Report(dialect=settings.dialect, root=base)
-    for source in sources:
-        cache = AnalysisCache.for_root(source.root, use_cache)
-        _lint_source(source, settings, enabled, cache, changed, report, base, progress)
+    capturer = _Capturer(settings)
+    try:
+        for source in sources:
+            cache = AnalysisCache.for_root(source.root, use_cache)
+            _lint_source(source, settings, enabled, cache, changed, report, base, capturer, progress)
+    finally:
+        capturer.close()
     report.findings.sort(key=lambda f: (f.file, f.line, f.code, f.message))
     return report
+
+
+def classify_revisions(
+    revisions: Sequence[RevisionFile],
+    settings: Settings,
+    *,
+    sys_path: Sequence[Path] = (),
+    target: Target | None = None,
+    root: Path | None = None,
+    use_cache: bool = False,
+    changes: dict[str, list[c.Change]] | None = None,
+) -> dict[str, UnitPhase]:
+    """What each revision does, judged from its content as ``ec lint`` judges it: ``expand``,
+    ``contract``, ``mixed``, ``unknown`` (part of it could not be read) or ``empty``. The runner
+    and the env.py guard use it so a revision cannot pass the gate on its declaration alone.
+    ``changes``, when given, receives each revision's captured changes."""
+    if target is not None:
+        versions = {**settings.versions, target.dialect: target.version}
+        settings = replace(settings, dialect=target.dialect, versions=versions)
+    source = Source(kind="revision", root=root or Path.cwd(), sys_path=list(sys_path))
+    # No cache by default: a deployed app's directory may be read-only, and a handful of
+    # pending revisions is quick to capture.
+    cache = AnalysisCache.for_root(source.root, use_cache)
+    facts = ProjectFacts()
+    out: dict[str, UnitPhase] = {}
+    # The runner's revisions are about to run for real anyway: their capture keeps the
+    # environment (an app's settings module may need it), but still runs in the worker.
+    capturer = _Capturer(settings, inherit_env=True)
+    try:
+        for rev in revisions:
+            if rev.revision is None:
+                continue
+            key = cache.key(rev.text.encode("utf-8"), settings.target.dialect, "revision")
+            unit = _revision_unit(rev, source, settings, cache, key, capturer)
+            ctx = _context(unit, settings, facts)
+            out[rev.revision] = ctx.phase or "empty"
+            if changes is not None:
+                changes[rev.revision] = unit.changes
+    finally:
+        capturer.close()
+    return out
 
 
 def enabled_codes(settings: Settings) -> set[str]:
@@ -139,6 +185,7 @@ def _lint_source(
     changed: set[Path] | None,
     report: Report,
     base: Path,
+    capturer: _Capturer,
     progress: Callable[[int, int], None] | None = None,
 ) -> None:
     facts = ProjectFacts()
@@ -148,7 +195,7 @@ def _lint_source(
     done = 0
     for rev in source.revisions:
         miss = not cache.has(keys[id(rev)])
-        unit = _revision_unit(rev, source, settings, cache, keys[id(rev)])
+        unit = _revision_unit(rev, source, settings, cache, keys[id(rev)], capturer)
         if miss:
             done += 1
             if progress is not None and misses >= 20:
@@ -177,13 +224,28 @@ def _reported(path: Path, source: Source, changed: set[Path] | None) -> bool:
     return changed is None or path.resolve() in changed
 
 
-def _revision_unit(rev: RevisionFile, source: Source, settings: Settings, cache: AnalysisCache, key: str) -> _Unit:
+class _Capturer:
+    """Captures through the worker (started on the first cache miss, see :func:`shared_worker`)."""
+
+    def __init__(self, settings: Settings, *, inherit_env: bool = False) -> None:
+        self.settings = settings
+        self.inherit_env = inherit_env
+
+    def __call__(self, rev: RevisionFile, target: Target, sys_path: list[Path]) -> list[c.Change]:
+        env = capture_environment(self.settings.capture_env, inherit=self.inherit_env)
+        return shared_worker(env, self.settings.capture_timeout).capture(rev, target, sys_path).changes
+
+    def close(self) -> None:
+        pass  # the worker outlives one lint run; it never runs revision code itself
+
+
+def _revision_unit(
+    rev: RevisionFile, source: Source, settings: Settings, cache: AnalysisCache, key: str, capturer: _Capturer
+) -> _Unit:
     target = settings.target
     changes = cache.get(key)
     if changes is None:
-        from expandcontract.migrations.capture import capture
-
-        changes = capture(rev, target, source.sys_path)
+        changes = capturer(rev, target, source.sys_path)
         cache.put(key, changes)
     text = rev.text
     sql_changes = [ch for ch in changes if ch.source == "sql"]
@@ -211,6 +273,22 @@ def _analyse(
     *,
     reported: bool,
 ) -> None:
+    ctx = _context(unit, settings, facts)
+    hits: list[tuple[Rule, Hit]] = list(ctx.hits)
+    rules = [r for r in all_rules() if r.applies_to(settings.target.dialect)]
+    for rule in rules:
+        for hit in rule.check_unit(ctx):
+            hits.append((rule, hit))
+    if not reported:
+        return
+    file = _display_path(unit.path, base)
+    report.revisions.append(RevisionSummary(unit.revision, file, unit.declared_phase, ctx.phase or "empty"))  # type: ignore[arg-type]
+    findings = _findings(hits, unit, settings, enabled, file)
+    report.findings.extend(findings)
+
+
+def _context(unit: _Unit, settings: Settings, facts: ProjectFacts) -> UnitContext:
+    """Run the per-change rules over ``unit`` and classify it; the hits are kept on the context."""
     target = settings.target
     ctx = UnitContext(
         target=target,
@@ -230,15 +308,8 @@ def _analyse(
                 hits.append((rule, hit))
         ctx.observe(change)
     _classify(ctx, hits)
-    for rule in rules:
-        for hit in rule.check_unit(ctx):
-            hits.append((rule, hit))
-    if not reported:
-        return
-    file = _display_path(unit.path, base)
-    report.revisions.append(RevisionSummary(unit.revision, file, unit.declared_phase, ctx.phase or "empty"))  # type: ignore[arg-type]
-    findings = _findings(hits, unit, settings, enabled, file)
-    report.findings.extend(findings)
+    ctx.hits = hits
+    return ctx
 
 
 def _classify(ctx: UnitContext, hits: list[tuple[Rule, Hit]]) -> None:

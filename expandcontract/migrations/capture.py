@@ -168,7 +168,9 @@ def capture(rev: RevisionFile, target: Target, sys_path: list[Path]) -> list[c.C
             operations._remove_proxy()
     except RenderError as error:
         return [*_changes(recorder, target), c.RenderFailed(reason=error.reason, line=error.line)]
-    except Exception as error:  # noqa: BLE001 - any failure of user code becomes a finding
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # noqa: BLE001 - any failure of user code (SystemExit too) is a finding
         line = _error_line(error, rev.path)
         reason = _explain(error)
         return [*_changes(recorder, target), c.RenderFailed(reason=reason, line=line)]
@@ -177,6 +179,18 @@ def capture(rev: RevisionFile, target: Target, sys_path: list[Path]) -> list[c.C
             with contextlib.suppress(ValueError):
                 sys.path.remove(p)
     return _changes(recorder, target)
+
+
+def capture_request(request: dict[str, Any]) -> list[c.Change]:
+    """:func:`capture` from a worker request (see :mod:`expandcontract.migrations.worker`)."""
+    from expandcontract.migrations.loader import read_revision
+
+    path = Path(request["path"])
+    target = Target(request["dialect"], tuple(request["version"]))
+    for entry in reversed(request.get("sys_path", [])):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    return capture(read_revision(path), target, [])
 
 
 def _load_module(path: Path) -> Any:
@@ -189,7 +203,9 @@ def _load_module(path: Path) -> Any:
         spec.loader.exec_module(module)
     except SyntaxError as error:
         raise RenderError(f"syntax error: {error.msg}", error.lineno or 1) from None
-    except Exception as error:  # noqa: BLE001
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # noqa: BLE001 - SystemExit at import too
         raise RenderError(f"importing the revision failed: {_explain(error)}", _error_line(error, path)) from None
     return module
 

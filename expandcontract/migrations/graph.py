@@ -17,6 +17,13 @@ class RevisionGraph:
     revisions: dict[str, RevisionFile]
     #: Oldest first.
     order: list[str] = field(default_factory=list)
+    #: What revisions do, judged from their content at run time (``classify_revisions``):
+    #: a revision that contracts is gated as contract whatever it declares.
+    content: dict[str, str] = field(default_factory=dict)
+    #: Gate a revision whose content could not be read (``unknown``) as contract.
+    unclassified_is_contract: bool = True
+    #: The changes captured while classifying, by revision.
+    captured: dict[str, list[Any]] = field(default_factory=dict)
 
     @classmethod
     def from_files(cls, files: Iterable[RevisionFile]) -> RevisionGraph:
@@ -91,7 +98,43 @@ class RevisionGraph:
         return self.revisions[rev].declared_phase
 
     def is_contract(self, rev: str) -> bool:
-        return self.phase(rev) == "contract"
+        return self.contract_reason(rev) is not None
+
+    def contract_reason(self, rev: str) -> str | None:
+        """Why ``rev`` is gated as a contract revision (None: it is not)."""
+        if self.phase(rev) == "contract":
+            return "declared contract"
+        found = self.content.get(rev)
+        if found in ("contract", "mixed"):
+            return f"declared {self.phase(rev) or 'nothing'}, but what it does is {found}"
+        if found == "unknown" and self.unclassified_is_contract:
+            return (
+                f"declared {self.phase(rev) or 'nothing'}, and what it does cannot be read offline "
+                '(`ec lint` says why; runner.unclassified = "declared" trusts the declaration)'
+            )
+        return None
+
+    def run_phase(self, rev: str) -> str:
+        """The phase a run applies ``rev`` as, for messages and the run record."""
+        if self.is_contract(rev):
+            return "contract"
+        return self.phase(rev) or self.content.get(rev) or "undeclared"
+
+    def classify(self, revisions: Iterable[str], settings: Any, target: Any, sys_path: Iterable[Path] = ()) -> None:
+        """Judge ``revisions`` by their content (see :func:`classify_revisions`)."""
+        from expandcontract.linter.engine import classify_revisions
+
+        files = [self.revisions[r] for r in revisions if r in self.revisions]
+        for f in files:
+            if not f.text:
+                f.text = f.path.read_text(encoding="utf-8", errors="replace")
+        root = files[0].path.parent if files else None
+        self.content.update(
+            classify_revisions(
+                files, settings, sys_path=list(sys_path), target=target, root=root, changes=self.captured
+            )
+        )
+        self.unclassified_is_contract = settings.runner.unclassified == "contract"
 
     def partners(self, rev: str) -> tuple[str, ...]:
         """The expand revision(s) a contract revision finishes: its ``depends_on`` when given

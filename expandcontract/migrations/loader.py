@@ -125,6 +125,8 @@ def _from_ini(ini: Path) -> Source:
         parser.read(ini, encoding="utf-8")
     except configparser.Error as error:
         raise ProjectNotFoundError(ini, f"cannot read: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ProjectNotFoundError(ini, f"is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
     section = "alembic" if parser.has_section("alembic") else None
     if section is None:
         raise ProjectNotFoundError(ini, "has no [alembic] section")
@@ -229,8 +231,9 @@ def _revision_files(directories: Iterable[Path]) -> list[tuple[Path, str]]:
                 continue
             try:
                 text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
+            except OSError as error:
+                # Skipping it would lint (and pass) a history with a hole in it.
+                raise ProjectNotFoundError(path, f"cannot read this revision file: {error.strerror or error}") from None
             if _REVISION_LINE.search(text):
                 files.append((path, text))
     return files

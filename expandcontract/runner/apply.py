@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from expandcontract.config import RunnerSettings
-from expandcontract.db import backend, connect, create_engine
-from expandcontract.errors import ExpandContractError, GateClosed, MigrationFailed
+from expandcontract.db import backend, connect, create_engine, server_target
+from expandcontract.errors import ExpandContractError, GateClosed, InterruptedRunError, MigrationFailed
 from expandcontract.ledger.commands import Target, resolve_target
+from expandcontract.ledger.drift import invalid_indexes, schema_ahead
 from expandcontract.ledger.gate import Gate, GateDecision
 from expandcontract.ledger.store import Ledger
 from expandcontract.migrations.project import Project, load_project
@@ -55,7 +56,10 @@ def expand(
     **kwargs: Any,
 ) -> RunReport:
     """Apply pending revisions up to (not including) the first contract revision whose gate
-    is closed. In the two-branch layout contract revisions are left to :func:`contract`."""
+    is closed. In the two-branch layout contract revisions are left to :func:`contract`.
+
+    ``resume=True`` reruns a revision whose earlier run never finished, when it declares
+    ``resumable = True``; otherwise such a revision raises :class:`InterruptedRunError`."""
     return _run("expand", echo=echo, online=(online_plan, online_progress), **kwargs)
 
 
@@ -76,6 +80,7 @@ def _run(
     *,
     echo: Echo | None,
     online: tuple[Callable[[str, Any], None] | None, Callable[[str, Any], None] | None] = (None, None),
+    resume: bool = False,
     **kwargs: Any,
 ) -> RunReport:
     say = echo or (lambda message: None)
@@ -84,6 +89,7 @@ def _run(
     engine = create_engine(target.url)
     report = RunReport(target.environment)
     try:
+        check_timeouts(backend(engine), target.settings.runner)
         with migration_lock(engine, target.environment, target.settings.runner.advisory_lock_timeout):
             ledger = Ledger(target.settings.ledger)
             with connect(engine) as conn:
@@ -92,6 +98,9 @@ def _run(
                 heads = _database_heads(conn)
                 conn.commit()
                 plan = project.graph.pending(heads)
+                # The gate judges what a revision does, not only what it declares.
+                server = server_target(conn, target.settings.target)
+                project.graph.classify(plan, target.settings, server, project.source.sys_path)
                 if mode == "contract":
                     gate = Gate(conn, ledger, project.graph, target.environment, target.settings)
                     report.gate = [gate.evaluate(r) for r in plan if project.graph.is_contract(r)]
@@ -107,7 +116,7 @@ def _run(
                 lambda table, plan: say(f"  online change of {table}: {plan.engine} ({plan.reason})")
             )
             with reporting(on_plan, online[1] or _online_progress(say)):
-                _apply_plan(mode, plan, project, target, engine, ledger, report, say)
+                _apply_plan(mode, plan, project, target, engine, ledger, report, say, resume)
     finally:
         engine.dispose()
     return report
@@ -122,19 +131,26 @@ def _apply_plan(
     ledger: Ledger,
     report: RunReport,
     say: Echo,
+    resume: bool = False,
 ) -> None:
     graph = project.graph
     held: set[str] = set()
+    with connect(engine) as conn:
+        ahead = schema_ahead(conn, graph, plan)
+        debris = invalid_indexes(conn)
     for rev in plan:
         blocked_parent = next((p for p in graph.parents(rev) if p in held), None)
         if blocked_parent:
             held.add(rev)
             report.waiting[rev] = f"after {blocked_parent}, which is not applied"
             continue
-        if graph.is_contract(rev):
+        why = graph.contract_reason(rev)
+        if why is not None:
+            if why != "declared contract":
+                say(f"  {rev} is gated as a contract revision: {why}")
             if mode == "expand" and graph.branched:
                 held.add(rev)
-                report.waiting[rev] = "contract revision: run `ec contract` after the old color is retired"
+                report.waiting[rev] = f"contract revision ({why}): run `ec contract` after the old color is retired"
                 continue
             with connect(engine) as conn:
                 decision = Gate(conn, ledger, graph, target.environment, target.settings).evaluate(rev)
@@ -146,9 +162,63 @@ def _apply_plan(
                 report.waiting[rev] = str(decision)
                 say(f"stop: {decision}")
                 continue
-        say(f"applying {rev} ({graph.phase(rev) or 'undeclared'})")
+        with connect(engine) as conn:
+            interrupted = [r for r in ledger.runs(conn, None) if r.revision == rev]
+        if interrupted or rev in ahead:
+            _check_resumable(rev, graph, interrupted, ahead.get(rev, []), debris, resume)
+            say(f"resuming {rev}: it declares resumable = True")
+        say(f"applying {rev} ({graph.run_phase(rev)})")
         report.retries += _apply_revision(rev, project, target, engine, ledger, say)
+        if interrupted:
+            with connect(engine) as conn, conn.begin():
+                for old in interrupted:
+                    ledger.finish_run(conn, old.id, "resolved", attempts=old.attempts, error=old.error)
+                ledger.log(
+                    conn,
+                    target.environment,
+                    "resume",
+                    details={"revision": rev, "closed_runs": [r.id for r in interrupted]},
+                )
         report.applied.append(rev)
+
+
+def resumable(path: Any) -> bool:
+    """The revision declares ``resumable = True``: rerunning it after a partial run is safe
+    (its statements check before they act; ec's recipes are written so)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"^resumable\s*=\s*True\b", text, re.M) is not None
+
+
+def _check_resumable(
+    rev: str, graph: Any, interrupted: list[Any], ahead: list[str], debris: list[str], resume: bool
+) -> None:
+    if resume and resumable(graph.revisions[rev].path):
+        return
+    found = [f"{what} already exists, though the version table says {rev} is not applied" for what in ahead]
+    found += [f"INVALID index {name} (left by an interrupted CREATE INDEX CONCURRENTLY)" for name in debris]
+    if interrupted:
+        last = interrupted[-1]
+        started, who = last.started_at.isoformat(sep=" "), last.actor
+        if last.error:
+            found.insert(0, f"its run failed part-way: {last.error.splitlines()[0]}")
+    else:
+        started, who = "an unknown time", "someone (no ec run is recorded: by hand, or plain alembic)"
+    steps = []
+    if resumable(graph.revisions[rev].path):
+        steps.append(f"it declares resumable = True: `ec expand --resume` (or `ec contract --resume`) reruns {rev}")
+    else:
+        steps.append(
+            f"if {rev} is safe to rerun (every statement checks before it acts), declare `resumable = True` in it "
+            "and run `ec expand --resume`"
+        )
+    steps += [
+        f"finish {rev} by hand, then `alembic stamp {rev}` and `ec resolve {rev} --reason '...'`",
+        f"undo what {rev} did, then `ec resolve {rev} --reason '...'` and run it again",
+    ]
+    raise InterruptedRunError(rev, started, who, steps, found)
 
 
 def _database_heads(conn: Any) -> list[str]:
@@ -160,7 +230,7 @@ def _database_heads(conn: Any) -> list[str]:
 def _apply_revision(rev: str, project: Project, target: Target, engine: Any, ledger: Ledger, say: Echo) -> int:
     """Apply one revision with retries; returns how many retries it took."""
     settings: RunnerSettings = target.settings.runner
-    phase = project.graph.phase(rev)
+    phase = project.graph.run_phase(rev)
     with connect(engine) as conn, conn.begin():
         run_id = ledger.start_run(conn, target.environment, rev, phase)
     attempt = 0
@@ -321,6 +391,21 @@ def _drop_invalid_indexes(engine: Any, statements: list[str]) -> list[str]:
     return dropped
 
 
+def check_timeouts(kind: str, settings: RunnerSettings) -> None:
+    """MySQL/MariaDB take lock_wait_timeout in whole seconds: a shorter or fractional setting
+    would silently become another one (200ms measured as a 1 s stall), so it is refused."""
+    from expandcontract.errors import ConfigError
+
+    seconds = settings.lock_timeout
+    if kind == "mysql" and (seconds < 1 or seconds != int(seconds)):
+        raise ConfigError(
+            f"runner.lock-timeout = {seconds:g}s cannot be honoured on MySQL/MariaDB, whose lock_wait_timeout "
+            "is whole seconds (at least 1s); set it to 1s, 2s, ... (a write behind the migration then waits "
+            "up to that long)",
+            key="runner.lock-timeout",
+        )
+
+
 def _set_timeouts(conn: Any, kind: str, settings: RunnerSettings) -> None:
     from sqlalchemy import text
 
@@ -328,8 +413,8 @@ def _set_timeouts(conn: Any, kind: str, settings: RunnerSettings) -> None:
         conn.execute(text(f"SET lock_timeout = '{int(settings.lock_timeout * 1000)}ms'"))
         conn.execute(text(f"SET statement_timeout = '{int(settings.statement_timeout * 1000)}ms'"))
     elif kind == "mysql":
-        # lock_wait_timeout is whole seconds, at least 1.
-        conn.execute(text(f"SET SESSION lock_wait_timeout = {max(1, round(settings.lock_timeout))}"))
+        # Whole seconds, at least 1 (check_timeouts refused anything else).
+        conn.execute(text(f"SET SESSION lock_wait_timeout = {int(settings.lock_timeout)}"))
 
 
 def _is_lock_timeout(orig: Any, kind: str) -> bool:

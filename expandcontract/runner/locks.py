@@ -1,9 +1,12 @@
-"""One ec run per database and environment at a time: a database advisory lock
-(``pg_advisory_lock`` / ``GET_LOCK``), or a lock file next to a SQLite database.
+"""Advisory locks that keep ec runs from interleaving: ``pg_advisory_lock`` / ``GET_LOCK``, or a
+lock file next to a SQLite database.
 
-Two locks exist per environment: the migration lock (``ec expand``/``contract``) and the
-traffic lock (``ec switch``/``canary``/``rollback``/``retire``), so a long backfill does not
-hold up a rollback, while two traffic changes never interleave their apply, verify and record."""
+The migration lock (``ec expand``/``contract``) is one per *database*, whatever the
+environment: two environments sharing a database share its schema, so their runs must not
+interleave. The traffic lock (``ec switch``/``canary``/``rollback``/``retire``) is one per
+environment (each has its own proxy), so a long backfill does not hold up a rollback while two
+traffic changes never interleave their apply, verify and record. The ledger lock serialises
+the first creation of the ledger tables."""
 
 from __future__ import annotations
 
@@ -17,12 +20,19 @@ from typing import Any
 from expandcontract.db import backend, connect
 from expandcontract.errors import ConcurrentRunError
 
-MIGRATION, TRAFFIC = "migration", "traffic"
+MIGRATION, TRAFFIC, LEDGER = "migration", "traffic", "ledger"
 
 
-def lock_name(environment: str, kind: str = MIGRATION) -> str:
-    prefix = "expandcontract" if kind == MIGRATION else f"expandcontract-{kind}"
-    return f"{prefix}:{environment}"[:64]
+def lock_name(environment: str, kind: str = MIGRATION, database: str | None = None) -> str:
+    """The lock's name. GET_LOCK names are server-wide, so they carry the database name;
+    PostgreSQL advisory locks are per database already."""
+    scope = f"{database}:" if database else ""
+    name = f"expandcontract:{scope}{kind}"
+    if kind not in (MIGRATION, LEDGER):
+        name += f":{environment}"
+    if len(name) > 64:  # GET_LOCK's limit
+        name = "expandcontract:" + hashlib.sha256(name.encode()).hexdigest()[:48]
+    return name
 
 
 def _pg_key(name: str) -> int:
@@ -48,7 +58,8 @@ def advisory_lock(
     (so a CLI can say it is waiting); after ``timeout`` seconds, ConcurrentRunError."""
     from sqlalchemy import text
 
-    name = lock_name(environment, kind)
+    database = engine.url.database if backend(engine) == "mysql" else None
+    name = lock_name(environment, kind, database)
     waited = _Waiting(on_wait)
     if backend(engine) == "sqlite":
         with _file_lock(engine, environment, kind, timeout, waited):
@@ -103,7 +114,8 @@ def _file_lock(engine: Any, environment: str, kind: str, timeout: float, waited:
         return
     import fcntl
 
-    suffix = ".ec-lock" if kind == MIGRATION else f".ec-{kind}-lock"
+    # The migration and ledger locks are per database file; the traffic lock per environment.
+    suffix = {MIGRATION: ".ec-lock", LEDGER: ".ec-ledger-lock"}.get(kind, f".ec-{kind}-lock")
     path = Path(database).with_name(Path(database).name + suffix)
     with path.open("a") as handle:
         deadline = time.monotonic() + timeout

@@ -46,7 +46,12 @@ def parse_sql(sql: str, target: Target, *, line_offset: int = 0, fixed_line: int
         else:
             line, end_line = line_offset + stmt.line, line_offset + stmt.end_line
             comments = tuple((line_offset + n, text) for n, text in stmt.comments)
-        made = parse_statement(stmt.text, target, tokens=(stmt.tokens, sql)) if stmt.text else [c.Other(what="comment")]
+        if not stmt.text:
+            made: list[c.Change] = [c.Other(what="comment")]
+        elif len(stmt.text) > BULK_STATEMENT and (bulk := _bulk_verb(stmt.text)):
+            made = [c.DataChange(verb=bulk, has_where=False)]
+        else:
+            made = parse_statement(stmt.text, target, tokens=(stmt.tokens, sql))
         for change in made:
             change.line, change.end_line = line, end_line
             change.statement = stmt.text or None
@@ -62,12 +67,30 @@ def _dialect(name: str) -> Any:
     return Dialect.get_or_raise(name)
 
 
+#: A data statement this long (a bulk INSERT in a dump) is not parsed: its verb says all.
+BULK_STATEMENT = 200_000
+
+
+def _bulk_verb(text: str) -> str | None:
+    head = _strip_comments(text[:2000]).split(None, 1)
+    verb = head[0].upper() if head else ""
+    return verb if verb in ("INSERT", "REPLACE", "COPY") else None
+
+
 def parse_statement(text: str, target: Target, *, tokens: tuple[list[Any], str] | None = None) -> list[c.Change]:
     """Normalise one statement (no trailing semicolon).
 
     ``tokens`` are the statement's tokens from :func:`split_statements` with the text they
     index into, so a script is tokenized once.
     """
+    try:
+        return _parse_statement(text, target, tokens)
+    except RecursionError:
+        # sqlglot parses recursively: deep nesting ends here, for this statement only.
+        return [c.Unverified(reason="the statement is nested too deeply for ec's SQL parser")]
+
+
+def _parse_statement(text: str, target: Target, tokens: tuple[list[Any], str] | None) -> list[c.Change]:
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
 

@@ -37,19 +37,23 @@ class _Lines:
         return bisect_right(self.starts, offset)
 
 
+#: Above this size a script is split by :func:`scan_statements` (sqlglot's tokenizer is pure
+#: Python: a 5 MB INSERT took seconds and a gigabyte).
+LARGE_SCRIPT = 1_000_000
+
+
 def split_statements(sql: str, sqlglot_dialect: str) -> list[Statement]:
     """Split ``sql`` on top-level semicolons; comments travel with the statement after them."""
     from sqlglot import TokenType
     from sqlglot.dialects.dialect import Dialect
 
     lines = _Lines(sql)
+    if len(sql) > LARGE_SCRIPT:
+        return scan_statements(sql, sqlglot_dialect, lines)
     try:
         tokens = Dialect.get_or_raise(sqlglot_dialect).tokenize(sql)
-    except Exception:  # noqa: BLE001 - an untokenizable text is still one (unverifiable) statement
-        text = sql.strip()
-        if not text:
-            return []
-        return [Statement(text, _first_code_line(sql), _comments(sql, lines, 0), sql.rstrip().count("\n") + 1)]
+    except Exception:  # noqa: BLE001 - e.g. an unterminated literal: split without sqlglot
+        return scan_statements(sql, sqlglot_dialect, lines)
 
     statements: list[Statement] = []
     chunk_start = 0
@@ -61,6 +65,52 @@ def split_statements(sql: str, sqlglot_dialect: str) -> list[Statement]:
             first = index + 1
     _append(statements, sql, lines, chunk_start, len(sql), tokens[first:])
     return statements
+
+
+def _scanner(sqlglot_dialect: str) -> re.Pattern[str]:
+    mysql = sqlglot_dialect == "mysql"
+    single = r"'(?:[^'\\]|\\.|'')*(?:'|\Z)" if mysql else r"'(?:[^']|'')*(?:'|\Z)"
+    parts = [
+        single,
+        r'"(?:[^"]|"")*(?:"|\Z)',
+        r"`(?:[^`]|``)*(?:`|\Z)" if mysql else None,
+        r"--[^\n]*",
+        r"\#[^\n]*" if mysql else None,
+        r"/\*.*?(?:\*/|\Z)",
+        None if mysql else r"\$(?P<tag>(?:[A-Za-z_]\w*)?)\$.*?(?:\$(?P=tag)\$|\Z)",
+        r"(?P<semi>;)",
+    ]
+    return re.compile("|".join(p for p in parts if p), re.S)
+
+
+def scan_statements(sql: str, sqlglot_dialect: str, lines: _Lines | None = None) -> list[Statement]:
+    """Split without sqlglot's tokenizer: quotes, comments and dollar quotes are skipped by
+    regular expressions, so a statement with an unterminated literal only swallows the text
+    after it (the statements before it keep their verdicts), and huge scripts split fast.
+    The statements carry no tokens; each is parsed on its own."""
+    lines = lines or _Lines(sql)
+    out: list[Statement] = []
+    start = 0
+    for m in _scanner(sqlglot_dialect).finditer(sql):
+        if m.group("semi"):
+            _append_text(out, sql, lines, start, m.start())
+            start = m.end()
+    _append_text(out, sql, lines, start, len(sql))
+    return out
+
+
+def _append_text(out: list[Statement], sql: str, lines: _Lines, start: int, end: int) -> None:
+    chunk = sql[start:end]
+    code = _COMMENT.sub(lambda m: " " * len(m.group(0)), chunk)
+    stripped = code.strip()
+    comments = _comments(sql, lines, start, end)
+    if not stripped:
+        if comments:
+            out.append(Statement("", comments[0][0], comments, comments[-1][0]))
+        return
+    first = start + (len(code) - len(code.lstrip()))
+    last = start + len(code.rstrip())
+    out.append(Statement(sql[first:last], lines.at(first), comments, lines.at(max(first, last - 1))))
 
 
 def _comments(sql: str, lines: _Lines, start: int, end: int | None = None) -> tuple[tuple[int, str], ...]:
@@ -85,11 +135,3 @@ def _append(out: list[Statement], sql: str, lines: _Lines, start: int, end: int,
     code = sql[tokens[0].start : end].strip()
     line = tokens[0].line
     out.append(Statement(code, line, comments, max(tokens[-1].line, line), tokens))
-
-
-def _first_code_line(sql: str) -> int:
-    stripped = _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), sql)
-    for number, line in enumerate(stripped.splitlines(), start=1):
-        if line.strip():
-            return number
-    return 1

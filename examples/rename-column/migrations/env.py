@@ -8,26 +8,28 @@ still needs the old schema is not retired.
 import os
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import create_engine, pool
 
 from expandcontract import alembic as ec
 
 config = context.config
-url = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get("EC_DATABASE_URL")
-if url:
-    config.set_main_option("sqlalchemy.url", url)
+# Used as given, never through config.set_main_option(): that applies ini interpolation, so a
+# URL-encoded password ("p%40ss") would fail, and the error would print the URL.
+url = (
+    context.get_x_argument(as_dictionary=True).get("url")
+    or os.environ.get("EC_DATABASE_URL")
+    or config.get_main_option("sqlalchemy.url")
+)
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=config.get_main_option("sqlalchemy.url"), literal_binds=True, transaction_per_migration=True)
+    context.configure(url=url, literal_binds=True, transaction_per_migration=True)
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_online() -> None:
-    connectable = engine_from_config(
-        config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
-    )
+    connectable = create_engine(url, poolclass=pool.NullPool)
     with connectable.connect() as connection:
         # One transaction per revision (autocommit blocks then commit only their own
         # revision's work) and the per-revision gate check.
