@@ -70,7 +70,7 @@ FRAGMENTS = [
     "VALIDATE CONSTRAINT",
     "NOT VALID",
 ]
-SQL = st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=5), max_size=60).map(" ".join)
+SQL = st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=5), max_size=200).map(" ".join)
 BUDGET = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 

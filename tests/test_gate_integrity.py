@@ -469,3 +469,95 @@ def test_a_connection_killed_from_outside_is_reported_with_its_cause(mysql_url: 
         thread.join(timeout=30)
     assert "PendingRollback" not in str(failed.value)
     assert "Lost connection" in str(failed.value) or "server has gone away" in str(failed.value), str(failed.value)
+
+
+def test_two_environments_racing_on_one_database_apply_each_revision_once(server: str, tmp_path: Path) -> None:
+    """Measured before: `ec expand --env a` and `--env b` interleaved (DuplicateColumn, a revision
+    recorded done twice). Each round adds a revision; both environments race to apply it."""
+    from tests.helpers import write_revision
+
+    versions = tmp_path / "proj" / "versions"
+    settings = _settings(None)
+    down = None
+    for i in range(RACES):
+        rev = f"r{i:02d}"
+        write_revision(
+            versions, rev, f'op.create_table("t{i}", sa.Column("id", sa.Integer, primary_key=True))', down=down
+        )
+        down = rev
+        kws = [{"url": server, "project": versions, "settings": settings, "environment": env} for env in ("a", "b")]
+        reports: list[Any] = []
+        outcome = _race([lambda kw=kw: reports.append(expandcontract.expand(**kw)) for kw in kws])
+        assert outcome == [None, None], f"round {i}: {outcome}"
+        assert sorted(len(r.applied) for r in reports) == [0, 1], f"round {i}"
+    history = expandcontract.history(url=server, project=versions, settings=settings, all_environments=True, limit=500)
+    applied = [e.details["revision"] for e in history if e.action == "apply"]
+    assert applied == [f"r{i:02d}" for i in range(RACES)]
+
+
+def test_sigkill_mid_revision_then_expand_refuses_instead_of_inserting_twice(postgres_url: URL, tmp_path: Path) -> None:
+    """The measured case, for real: the INSERT before an autocommit block is committed, then the
+    ec process is killed; the next `ec expand` must not run the revision (and its INSERT) again."""
+    import signal
+    import subprocess
+    import sys
+
+    from expandcontract.errors import InterruptedRunError
+
+    server = postgres_url.render_as_string(hide_password=False)
+    body = (
+        "op.execute(\"INSERT INTO users (name, email) VALUES ('once', 'o@x')\")\n"
+        "    with op.get_context().autocommit_block():\n"
+        '        op.execute("SELECT pg_sleep(60)")'
+    )
+    project = _sneaky_project(tmp_path, 'phase = "expand"', body)
+    versions = project / "migrations" / "versions"
+    for name in ("0002_add_full_name.py", "0003_backfill_full_name.py", "0004_orders.py"):
+        (versions / name).unlink()
+    sneaky = versions / "0005_sneaky.py"
+    sneaky.write_text(sneaky.read_text().replace('down_revision = "0004"', 'down_revision = "0001"'), encoding="utf-8")
+    (project / "pyproject.toml").write_text(
+        '[tool.expandcontract]\ndialect = "postgresql"\n[tool.expandcontract.runner]\nunclassified = "declared"\n',
+        encoding="utf-8",
+    )
+    kw: dict[str, Any] = {"url": server, "project": project}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "expandcontract.cli", "expand", "--url", server, "--project", str(project)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        engine = create_engine(server)
+        deadline = time.monotonic() + 60
+        with engine.connect() as conn:
+            while time.monotonic() < deadline:
+                sleeping = conn.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'")
+                ).scalar()
+                conn.rollback()
+                if sleeping:
+                    break
+                time.sleep(0.1)
+            else:
+                pytest.fail("the revision never reached its sleep")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        _sql(server, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'")
+        engine.dispose()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    def once() -> int:
+        engine = create_engine(server)
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(text("SELECT count(*) FROM users WHERE name = 'once'")).scalar() or 0)
+        finally:
+            engine.dispose()
+
+    assert once() == 1
+    with pytest.raises(InterruptedRunError, match="revision 0005 was started by"):
+        expandcontract.expand(**kw)
+    assert once() == 1
+    assert any("revision 0005 is in progress" in p for p in expandcontract.status(**kw).problems)

@@ -240,7 +240,8 @@ def record_weights(
     for name in weights:
         _validate_color(name)
     with open_ledger(target, create=True) as (conn, ledger), conn.begin():
-        colors = {c.color: c for c in ledger.colors(conn, target.environment)}
+        # Row locks: a concurrent retire or deploy of one of these colors waits for this record.
+        colors = {c.color: c for c in ledger.colors(conn, target.environment, for_update=True)}
         _check_against(list(colors.values()), weights, target.environment)
         changed = []
         # Colors that gain traffic first, then those that lose it: the safe order for a proxy.
