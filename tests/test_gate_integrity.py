@@ -487,7 +487,7 @@ def test_two_environments_racing_on_one_database_apply_each_revision_once(server
         down = rev
         kws = [{"url": server, "project": versions, "settings": settings, "environment": env} for env in ("a", "b")]
         reports: list[Any] = []
-        outcome = _race([lambda kw=kw: reports.append(expandcontract.expand(**kw)) for kw in kws])
+        outcome = _race([lambda kw=kw, reports=reports: reports.append(expandcontract.expand(**kw)) for kw in kws])
         assert outcome == [None, None], f"round {i}: {outcome}"
         assert sorted(len(r.applied) for r in reports) == [0, 1], f"round {i}"
     history = expandcontract.history(url=server, project=versions, settings=settings, all_environments=True, limit=500)
