@@ -1,12 +1,20 @@
 """Safe recipes for migration scripts: the "use instead" of the lint rules, as calls.
 
-Each works on PostgreSQL and MySQL/MariaDB, renders offline (``alembic upgrade --sql``,
-``ec lint``) as the statements it would run, and keeps long work out of long transactions::
+Each works on PostgreSQL and MySQL/MariaDB, keeps long work out of long transactions, and is
+safe to rerun after a partial failure (each step checks before it acts), so a revision built
+from recipes can declare ``resumable = True`` (see ``ec expand --resume``)::
 
     from expandcontract import recipes
 
+    resumable = True
+
     def upgrade():
         recipes.backfill("users", set_={"full_name": "name"}, where="full_name IS NULL")
+
+Offline (``alembic upgrade --sql``) they render the complete operation: a backfill becomes one
+PL/pgSQL ``DO`` block that loops over every batch, committing each. MySQL/MariaDB scripts cannot
+loop without a stored procedure and a client ``DELIMITER``, so there a backfill refuses to render
+rather than print one batch of many.
 """
 
 from __future__ import annotations
@@ -71,9 +79,12 @@ def backfill(
         assignments = set_
     condition = f"({where})" if where else "1 = 1"
     statement = f"UPDATE {t} SET {assignments} WHERE {condition} AND {k} >= :lo AND {k} < :hi"
-    if ctx.as_sql:
-        op.execute(f"-- expandcontract backfill: batches of {batch_size} rows by {key}, one transaction each")
+    if ctx.as_sql and ctx.opts.get("ec_capture"):
+        # ec lint judges one batch: every batch is the same statement.
         op.execute(statement.replace(":lo", "0").replace(":hi", str(batch_size)))
+        return 0
+    if ctx.as_sql:
+        _render_backfill(table, t, k, assignments, condition, batch_size)
         return 0
     bounds = op.get_bind().execute(text(f"SELECT MIN({k}), MAX({k}) FROM {t} WHERE {condition}")).one()
     if bounds[0] is None:
@@ -97,6 +108,86 @@ def backfill(
     return done
 
 
+def _render_backfill(table: str, t: str, k: str, assignments: str, condition: str, batch_size: int) -> None:
+    """The whole backfill as SQL a DBA can apply: every batch, never just the first."""
+    op = _op()
+    if _family() != "postgresql":
+        raise ConfigError(
+            f"recipes.backfill of {table} cannot be rendered as an SQL script for MySQL/MariaDB (a loop needs a "
+            "stored procedure and a client DELIMITER): apply this revision online (`ec expand`, or `alembic "
+            "upgrade` without --sql); printing one batch would leave the other rows unfilled"
+        )
+    # A DO block run outside a transaction block (the autocommit block ends the script's) may
+    # COMMIT after each batch (PostgreSQL 11+).
+    body = (
+        "DO $ec_backfill$\n"
+        "DECLARE lo bigint; hi bigint;\n"
+        "BEGIN\n"
+        f"  SELECT min({k}), max({k}) INTO lo, hi FROM {t} WHERE {condition};\n"
+        "  WHILE lo IS NOT NULL AND lo <= hi LOOP\n"
+        f"    UPDATE {t} SET {assignments} WHERE {condition} AND {k} >= lo AND {k} < lo + {batch_size};\n"
+        f"    lo = lo + {batch_size};\n"
+        "    COMMIT;\n"
+        "  END LOOP;\n"
+        "END $ec_backfill$"
+    )
+    with op.get_context().autocommit_block():
+        op.execute(body)
+
+
+def _online() -> bool:
+    return not _op().get_context().as_sql
+
+
+def _inspector() -> Any:
+    from sqlalchemy import inspect
+
+    return inspect(_op().get_bind())
+
+
+def _constraint_exists(table: str, name: str) -> bool:
+    """Online only (offline there is nothing to look at: the script states every step)."""
+    if not _online():
+        return False
+    from sqlalchemy import text
+
+    if _family() == "postgresql":
+        found = (
+            _op()
+            .get_bind()
+            .execute(
+                text("SELECT 1 FROM pg_constraint WHERE conname = :n AND conrelid = to_regclass(:t)"),
+                {"n": name, "t": table},
+            )
+        )
+        return found.first() is not None
+    insp = _inspector()
+    names = {fk.get("name") for fk in insp.get_foreign_keys(table)}
+    names |= {ck.get("name") for ck in insp.get_check_constraints(table)}
+    names |= {ix.get("name") for ix in insp.get_indexes(table)}
+    names |= {uq.get("name") for uq in insp.get_unique_constraints(table)}
+    return name in names
+
+
+def _index_state(name: str) -> str | None:
+    """PostgreSQL: ``valid``, ``invalid`` (a failed concurrent build) or None (absent)."""
+    if not _online():
+        return None
+    from sqlalchemy import text
+
+    row = (
+        _op()
+        .get_bind()
+        .execute(text("SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(:n)"), {"n": name})
+        .first()
+    )
+    return None if row is None else ("valid" if row[0] else "invalid")
+
+
+def _column_exists(table: str, column: str) -> bool:
+    return _online() and column in {c["name"] for c in _inspector().get_columns(table)}
+
+
 def add_foreign_key(
     name: str, source: str, referent: str, local_cols: Sequence[str], remote_cols: Sequence[str], **kw: Any
 ) -> None:
@@ -108,14 +199,18 @@ def add_foreign_key(
     ``foreign_key_checks=0`` (with checks on, InnoDB copies the table).
     """
     op = _op()
+    exists = _constraint_exists(source, name)  # a rerun after a partial failure
     if _family() == "postgresql":
-        op.create_foreign_key(
-            name, source, referent, list(local_cols), list(remote_cols), postgresql_not_valid=True, **kw
-        )
+        if not exists:
+            op.create_foreign_key(
+                name, source, referent, list(local_cols), list(remote_cols), postgresql_not_valid=True, **kw
+            )
         _validate(source, name)
         return
     if kw:
         raise ConfigError(f"add_foreign_key on MySQL/MariaDB takes no extra options ({', '.join(kw)})")
+    if exists:
+        return
     s, r = _ident(source, "table"), _ident(referent, "table")
     local = [_ident(c, "column") for c in local_cols]
     remote = [_ident(c, "column") for c in remote_cols]
@@ -146,10 +241,12 @@ def add_foreign_key(
 def add_check(name: str, table: str, condition: str) -> None:
     """A CHECK constraint added NOT VALID, then validated in its own transaction (PostgreSQL)."""
     op = _op()
+    exists = _constraint_exists(table, name)
     if _family() == "postgresql":
-        op.create_check_constraint(name, table, condition, postgresql_not_valid=True)
+        if not exists:
+            op.create_check_constraint(name, table, condition, postgresql_not_valid=True)
         _validate(table, name)
-    else:
+    elif not exists:
         op.create_check_constraint(name, table, condition)
 
 
@@ -170,7 +267,8 @@ def set_not_null(table: str, column: str, *, existing_type: Any = None) -> None:
         check = f"{table}_{column}_not_null"[:63]
         add_check(check, table, f"{_ident(column, 'column')} IS NOT NULL")
         op.alter_column(table, column, nullable=False, existing_type=existing_type)
-        op.drop_constraint(check, table, type_="check")
+        # IF EXISTS: a rerun after this step finds it gone.
+        op.execute(f"ALTER TABLE {_ident(table, 'table')} DROP CONSTRAINT IF EXISTS {_ident(check, 'constraint')}")
     else:
         if existing_type is None:
             raise ConfigError("set_not_null on MySQL/MariaDB needs existing_type (MODIFY restates the column)")
@@ -183,10 +281,17 @@ def add_unique(name: str, table: str, columns: Sequence[str]) -> None:
     op = _op()
     t = _ident(table, "table")
     cols = ", ".join(_ident(c, "column") for c in columns)
+    if _constraint_exists(table, name):
+        return  # a rerun: done already
     if _family() == "postgresql":
-        index = _ident(f"{name}_idx"[:63], "index")
+        index_name = f"{name}_idx"[:63]
+        index = _ident(index_name, "index")
+        state = _index_state(index_name)
         with op.get_context().autocommit_block():
-            op.execute(f"CREATE UNIQUE INDEX CONCURRENTLY {index} ON {t} ({cols})")
+            if state == "invalid":  # left by an interrupted build: useless, and it blocks the name
+                op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {index}")
+            if state != "valid":
+                op.execute(f"CREATE UNIQUE INDEX CONCURRENTLY {index} ON {t} ({cols})")
         op.execute(f"ALTER TABLE {t} ADD CONSTRAINT {_ident(name, 'constraint')} UNIQUE USING INDEX {index}")
     else:
         op.execute(f"ALTER TABLE {t} ADD UNIQUE INDEX {_ident(name, 'index')} ({cols}), ALGORITHM=INPLACE, LOCK=NONE")
@@ -205,7 +310,8 @@ def rename_column_expand(
     import sqlalchemy as sa
 
     op = _op()
-    op.add_column(table, sa.Column(new, type_, nullable=True))
+    if not _column_exists(table, new):
+        op.add_column(table, sa.Column(new, type_, nullable=True))
     t, o, n = _ident(table, "table"), _ident(old, "column"), _ident(new, "column")
     trigger, function = _trigger_names(table, old, new)
     if _family() == "postgresql":
@@ -221,11 +327,14 @@ def rename_column_expand(
             "  RETURN NEW;\n"
             "END $$"
         )
+        op.execute(f"DROP TRIGGER IF EXISTS {_ident(trigger)} ON {t}")  # a rerun replaces it
         op.execute(
             f"CREATE TRIGGER {_ident(trigger)} BEFORE INSERT OR UPDATE ON {t} FOR EACH ROW "
             f"EXECUTE FUNCTION {_ident(function)}()"
         )
     else:
+        op.execute(f"DROP TRIGGER IF EXISTS {_ident(trigger + '_i')}")
+        op.execute(f"DROP TRIGGER IF EXISTS {_ident(trigger + '_u')}")
         op.execute(
             f"CREATE TRIGGER {_ident(trigger + '_i')} BEFORE INSERT ON {t} FOR EACH ROW BEGIN "
             f"IF NEW.{n} IS NULL THEN SET NEW.{n} = NEW.{o}; END IF; "
@@ -250,4 +359,5 @@ def rename_column_contract(table: str, old: str, new: str) -> None:
     else:
         op.execute(f"DROP TRIGGER IF EXISTS {_ident(trigger + '_i')}")
         op.execute(f"DROP TRIGGER IF EXISTS {_ident(trigger + '_u')}")
-    op.drop_column(table, old)
+    if not _online() or _column_exists(table, old):
+        op.drop_column(table, old)

@@ -316,7 +316,16 @@ def _classify(ctx: UnitContext, hits: list[tuple[Rule, Hit]]) -> None:
     contract = [hit.change for rule, hit in hits if rule.category == "contract" and rule.phase == "contract"]
     contract_ids = {id(ch) for ch in contract if ch is not None}
     ctx.contract_changes = _unique(ch for ch in contract if ch is not None)
-    ctx.expand_changes = [ch for ch in ctx.changes if ch.additive and id(ch) not in contract_ids]
+    # A constraint or index the unit drops again is a temporary helper (the CHECK that lets
+    # SET NOT NULL skip its scan), not an expansion of the schema.
+    dropped = {ch.name for ch in ctx.changes if isinstance(ch, (c.DropConstraint, c.DropIndex)) and ch.name}
+    ctx.expand_changes = [
+        ch
+        for ch in ctx.changes
+        if ch.additive
+        and id(ch) not in contract_ids
+        and not (isinstance(ch, (c.AddConstraint, c.CreateIndex)) and ch.name and ch.name in dropped)
+    ]
     unverified = any(isinstance(ch, (c.Unverified, c.RenderFailed)) for ch in ctx.changes)
     phase: UnitPhase
     if ctx.contract_changes and ctx.expand_changes:

@@ -119,7 +119,9 @@ def _offline_context(target: Target, recorder: _Recorder) -> Any:
 
     ctx = MigrationContext.configure(
         dialect_name=target.alembic_dialect,
-        opts={"as_sql": True, "output_buffer": recorder, "literal_binds": True},
+        # ec_capture: recipes render what ec should lint (one representative batch), not the
+        # script a DBA would run (see expandcontract.recipes.backfill).
+        opts={"as_sql": True, "output_buffer": recorder, "literal_binds": True, "ec_capture": True},
     )
     original = ctx.autocommit_block
 

@@ -31,9 +31,11 @@ class RenameTable(Rule):
     ## Alembic
     ```python
     phase = "expand"
+
     def upgrade():
-        op.rename_table("customers", "clients")  # ec: ignore[EC104] old name kept as a view below
-        op.execute("CREATE VIEW customers AS SELECT * FROM clients")
+        # The new name first, as a simple (updatable) view: both colors read and write through
+        # their own name. The contract revision drops the view and renames the table.
+        op.execute("CREATE VIEW clients AS SELECT * FROM customers")
     ```
     """
 

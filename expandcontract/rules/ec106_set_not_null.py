@@ -35,7 +35,8 @@ class SetNotNull(Rule):
     phase = "contract"
 
     def upgrade():
-        op.alter_column("users", "email", existing_type=sa.Text(), nullable=False)
+        # PostgreSQL: a validated CHECK first, so SET NOT NULL skips its scan (EC209).
+        recipes.set_not_null("users", "email", existing_type=sa.Text())  # ec: ignore[EC301] NULLs backfilled in 0004
     ```
     """
 

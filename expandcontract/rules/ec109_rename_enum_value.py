@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from expandcontract.linter.context import UnitContext
-from expandcontract.rules.base import Hit, Rule
+from expandcontract.rules.base import POSTGRESQL, Hit, Rule
 from expandcontract.sql import changes as c
 
 
@@ -35,6 +35,7 @@ class RenameEnumValue(Rule):
     """
 
     code = "EC109"
+    dialects = POSTGRESQL
     name = "rename-enum-value"
     category = "contract"
     phase = "contract"

@@ -37,9 +37,11 @@ class ConstraintMissingNotValid(Rule):
     ## Alembic
     ```python
     op.create_foreign_key("fk_orders_user", "orders", "users", ["user_id"], ["id"], postgresql_not_valid=True)
-    # a later revision:
-    op.execute("ALTER TABLE orders VALIDATE CONSTRAINT fk_orders_user")
+    # The autocommit block commits the NOT VALID add: validation runs in a transaction of its own.
+    with op.get_context().autocommit_block():
+        op.execute("ALTER TABLE orders VALIDATE CONSTRAINT fk_orders_user")  # ec: ignore[EC301] no orphans (checked)
     ```
+    `recipes.add_foreign_key(...)` does the same (and the MySQL/MariaDB equivalent).
     """
 
     code = "EC204"

@@ -34,7 +34,9 @@ class AddUniqueConstraint(Rule):
     ## Alembic
     ```python
     with op.get_context().autocommit_block():
-        op.create_index("uq_users_email_idx", "users", ["email"], unique=True, postgresql_concurrently=True)
+        op.create_index(  # ec: ignore[EC301] duplicates removed in 0007
+            "uq_users_email_idx", "users", ["email"], unique=True, postgresql_concurrently=True
+        )
     op.execute("ALTER TABLE users ADD CONSTRAINT uq_users_email UNIQUE USING INDEX uq_users_email_idx")
     ```
     """

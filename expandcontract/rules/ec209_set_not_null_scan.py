@@ -34,12 +34,11 @@ class SetNotNullScan(Rule):
 
     ## Alembic
     ```python
-    op.create_check_constraint("users_email_not_null", "users", "email IS NOT NULL", postgresql_not_valid=True)
-    # next revision
-    op.execute("ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null")
-    # contract revision
-    op.alter_column("users", "email", nullable=False)
-    op.drop_constraint("users_email_not_null", "users", type_="check")
+    phase = "contract"
+
+    def upgrade():
+        # CHECK ... NOT VALID, VALIDATE in its own transaction, SET NOT NULL (no scan), drop the CHECK.
+        recipes.set_not_null("users", "email")  # ec: ignore[EC301] NULLs backfilled in 0004
     ```
     """
 

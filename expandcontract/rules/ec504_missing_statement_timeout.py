@@ -37,7 +37,8 @@ class MissingStatementTimeout(Rule):
     ```python
     def upgrade():
         op.execute("SET LOCAL statement_timeout = '30s'")
-        op.alter_column("events", "id", type_=sa.BigInteger(), existing_type=sa.Integer())
+        op.execute("SET LOCAL lock_timeout = '2s'")
+        op.add_column("events", sa.Column("note", sa.Text()))
     ```
     """
 

@@ -140,6 +140,19 @@ def _known_text_forms(text: str, target: Target) -> list[c.Change] | None:
         m = re.fullmatch(r"CLUSTER\b(?:\s+VERBOSE)?\s*(\S+)?.*", flat, re.I)
         if m:
             return [c.Maintenance(kind="cluster", table=unquote(m[1]) if m[1] else None)]
+    else:
+        # Trigger bodies (BEGIN ... END with statements inside) are beyond sqlglot's MySQL
+        # parser; creating or dropping a trigger changes no table definition.
+        m = re.fullmatch(
+            rf"CREATE (?:DEFINER\s*=\s*\S+ )?TRIGGER (?:IF NOT EXISTS )?{_IDENT} (?:BEFORE|AFTER) "
+            rf"(?:INSERT|UPDATE|DELETE) ON ({_IDENT})\b.*",
+            flat,
+            re.I | re.S,
+        )
+        if m:
+            return [c.Other(what="create trigger", table=unquote(m[1]))]
+        if re.fullmatch(rf"DROP TRIGGER (?:IF EXISTS )?{_IDENT}", flat, re.I):
+            return [c.Other(what="drop trigger")]
     return None
 
 

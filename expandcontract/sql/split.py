@@ -48,6 +48,8 @@ def split_statements(sql: str, sqlglot_dialect: str) -> list[Statement]:
     from sqlglot.dialects.dialect import Dialect
 
     lines = _Lines(sql)
+    if sqlglot_dialect == "mysql" and _DELIMITER.search(sql):
+        return delimiter_statements(sql, sqlglot_dialect, lines)
     if len(sql) > LARGE_SCRIPT:
         return scan_statements(sql, sqlglot_dialect, lines)
     try:
@@ -58,13 +60,73 @@ def split_statements(sql: str, sqlglot_dialect: str) -> list[Statement]:
     statements: list[Statement] = []
     chunk_start = 0
     first = 0
+    depth = 0  # BEGIN ... END nesting inside a MySQL trigger/procedure/function/event body
     for index, token in enumerate(tokens):
-        if token.token_type == TokenType.SEMICOLON:
+        if sqlglot_dialect == "mysql" and _compound(tokens, first):
+            depth += _depth_change(tokens, index)
+        if token.token_type == TokenType.SEMICOLON and depth <= 0:
             _append(statements, sql, lines, chunk_start, token.start, tokens[first:index])
             chunk_start = token.end + 1
             first = index + 1
+            depth = 0
     _append(statements, sql, lines, chunk_start, len(sql), tokens[first:])
     return statements
+
+
+_ROUTINES = {"TRIGGER", "PROCEDURE", "FUNCTION", "EVENT"}
+
+
+def _compound(tokens: list[Any], first: int) -> bool:
+    """The statement starting at ``first`` may hold a BEGIN ... END body with semicolons in it:
+    ``CREATE [DEFINER = ...] TRIGGER|PROCEDURE|FUNCTION|EVENT`` or MariaDB's ``BEGIN NOT ATOMIC``."""
+    head = [t.text.upper() for t in tokens[first : first + 8]]
+    if head[:3] == ["BEGIN", "NOT", "ATOMIC"]:
+        return True
+    return bool(head) and head[0] == "CREATE" and any(word in _ROUTINES for word in head[1:])
+
+
+def _depth_change(tokens: list[Any], index: int) -> int:
+    word = tokens[index].text.upper()
+    if word in ("BEGIN", "CASE"):
+        return 1
+    if word == "END":
+        after = tokens[index + 1].text.upper() if index + 1 < len(tokens) else ""
+        # END IF / END LOOP / END WHILE / END REPEAT close blocks their own keyword opened
+        # (not counted); a bare END closes BEGIN or a CASE expression, END CASE a CASE statement.
+        return 0 if after in ("IF", "LOOP", "WHILE", "REPEAT") else -1
+    return 0
+
+
+_DELIMITER = re.compile(r"^[ \t]*DELIMITER[ \t]+(\S+)[ \t]*$", re.M | re.I)
+
+
+def delimiter_statements(sql: str, sqlglot_dialect: str, lines: _Lines | None = None) -> list[Statement]:
+    """A MySQL client script with ``DELIMITER`` lines (dumps of triggers and procedures): each
+    region is split on its own delimiter; the ``DELIMITER`` lines themselves are not SQL."""
+    lines = lines or _Lines(sql)
+    out: list[Statement] = []
+    delimiter = ";"
+    position = 0
+    for m in [*_DELIMITER.finditer(sql), None]:
+        end = m.start() if m else len(sql)
+        region = sql[position:end]
+        if delimiter == ";":
+            for stmt in scan_statements(region, sqlglot_dialect):
+                out.append(_shift(stmt, lines.at(position) - 1))
+        else:
+            start = position
+            for piece in region.split(delimiter):
+                _append_text(out, sql, lines, start, start + len(piece))
+                start += len(piece) + len(delimiter)
+        if m:
+            delimiter = m.group(1)
+            position = m.end()
+    return out
+
+
+def _shift(stmt: Statement, offset: int) -> Statement:
+    comments = tuple((line + offset, text) for line, text in stmt.comments)
+    return Statement(stmt.text, stmt.line + offset, comments, stmt.end_line + offset)
 
 
 def _scanner(sqlglot_dialect: str) -> re.Pattern[str]:
