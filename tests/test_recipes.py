@@ -353,7 +353,7 @@ def test_recipes_rerun_after_a_partial_failure(url: str, tmp_path: Path) -> None
     _stamp(url, "r1")  # as if the run died after its last statement, before recording it
     from expandcontract.errors import InterruptedRunError
 
-    with pytest.raises(InterruptedRunError, match="column users.full_name already exists"):
+    with pytest.raises(InterruptedRunError, match=r"column users\.full_name already exists"):
         expandcontract.expand(**kw)  # never blindly: only with --resume, for a resumable revision
     assert expandcontract.expand(resume=True, **kw).applied == ["r2"]
     engine = create_engine(url)
