@@ -5,13 +5,18 @@ A 1,000,000-row table takes a steady stream of INSERTs (one writer, ~200/s, each
 transaction) while a long read transaction holds the table (ACCESS SHARE) for 3 s. Then:
 
   (a) ADD COLUMN                 naive: waits behind the reader, and every writer queues behind it
-                                 ec: lock_timeout 200 ms + retries, so writers pass in between
+                                 ec: lock_timeout (the default) + retries, so writers pass in between
   (b) CREATE INDEX               naive: plain build (SHARE lock: writes blocked for the build)
                                  ec: CREATE INDEX CONCURRENTLY in an autocommit block
   (c) ADD FOREIGN KEY            naive: validates every row under SHARE ROW EXCLUSIVE
                                  ec: NOT VALID, then VALIDATE in its own transaction
 
-Targets for ec: max write stall under 0.5 s, zero failed writes, in every scenario.
+Targets for ec: zero failed writes in every scenario; the stall of (a) is the lock timeout.
+
+Then a sweep of runner.lock-timeout for (a), with the default retry policy (5 retries, backoff
+0.5 s doubling to 10 s), behind a 3 s reader and a 30 s one: the write stall each value costs,
+how many retries the migration needed, and whether it got through at all. The default
+(runner.lock-timeout) is chosen from this table.
 Needs EC_BENCH_POSTGRES_URL (or EC_TEST_POSTGRES_URL), e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test.
 All traffic stays on that server; loops are bounded in count and time.
 """
@@ -102,17 +107,26 @@ class Writer(threading.Thread):
                 time.sleep(WRITE_INTERVAL)
 
 
-def reader(url: str, started: threading.Event) -> None:
+def reader(url: str, started: threading.Event, hold: float = READER_HOLD) -> None:
     import psycopg
 
     with psycopg.connect(url) as conn:
         conn.execute("SELECT count(*) FROM events WHERE id < 100").fetchone()
         started.set()
-        time.sleep(READER_HOLD)
+        time.sleep(hold)
         conn.rollback()
 
 
-def run_scenario(url: str, sa_url: str, name: str, body: str, reset: str, runner: str) -> dict[str, float]:
+def run_scenario(
+    url: str,
+    sa_url: str,
+    name: str,
+    body: str,
+    reset: str,
+    runner: str,
+    runner_settings: dict[str, object] | None = None,
+    hold: float = READER_HOLD,
+) -> dict[str, float]:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
@@ -125,11 +139,12 @@ def run_scenario(url: str, sa_url: str, name: str, body: str, reset: str, runner
         writer.start()
         time.sleep(1.0)  # steady state first
         started = threading.Event()
-        hold = threading.Thread(target=reader, args=(url, started), daemon=True)
-        hold.start()
+        holder = threading.Thread(target=reader, args=(url, started, hold), daemon=True)
+        holder.start()
         started.wait(10)
         time.sleep(0.3)
         begun = time.monotonic()
+        retries, applied = 0.0, 1.0
         if runner == "naive":
             from alembic import command
             from alembic.config import Config
@@ -143,20 +158,16 @@ def run_scenario(url: str, sa_url: str, name: str, body: str, reset: str, runner
         else:
             import expandcontract
             from expandcontract.config import settings_from_mapping
+            from expandcontract.errors import MigrationFailed
 
-            settings = settings_from_mapping(
-                {
-                    "runner": {
-                        "lock-timeout": "200ms",
-                        "retries": 60,
-                        "retry-initial-delay": "100ms",
-                        "retry-max-delay": "300ms",
-                    }
-                }
-            )
-            expandcontract.expand(url=sa_url, project=versions, settings=settings)
+            # The defaults unless a sweep sets them: the figures the docs quote.
+            settings = settings_from_mapping({"runner": runner_settings or {}})
+            try:
+                retries = float(expandcontract.expand(url=sa_url, project=versions, settings=settings).retries)
+            except MigrationFailed as error:
+                retries, applied = float(error.attempts - 1), 0.0
         duration = time.monotonic() - begun
-        hold.join()
+        holder.join()
         time.sleep(0.5)
         writer.stop.set()
         writer.join()
@@ -168,6 +179,8 @@ def run_scenario(url: str, sa_url: str, name: str, body: str, reset: str, runner
         "p99": lat[int(len(lat) * 0.99) - 1],
         "median": statistics.median(lat),
         "migration": duration,
+        "retries": retries,
+        "applied": applied,
     }
 
 
@@ -214,10 +227,22 @@ def main() -> None:
                 r = run_scenario(url, sa_url, scenario, body, reset, runner)
                 flag = ""
                 if runner == "ec":
-                    flag = "  ok" if r["max"] < 0.5 and r["failed"] == 0 else "  MISSES TARGET (<0.5 s, 0 failed)"
+                    flag = "  ok" if r["failed"] == 0 else "  MISSES TARGET (0 failed writes)"
                 print(
                     f"{scenario:<16} {runner:<6} {r['writes']:>6.0f} {r['failed']:>6.0f} {r['max'] * 1000:>8.0f} "
                     f"{r['p99'] * 1000:>8.1f} {r['median'] * 1000:>9.1f} {r['migration']:>11.2f}{flag}"
+                )
+        print()
+        print("lock-timeout sweep, ADD COLUMN behind a reader, default retry policy:")
+        print(f"{'lock-timeout':<13} {'reader s':>8} {'max stall ms':>12} {'failed':>6} {'retries':>7} {'outcome':>10}")
+        naive, safe, reset = SCENARIOS["add column"]
+        for timeout in ("100ms", "200ms", "500ms", "1s", "2s"):
+            for hold in (READER_HOLD, 30.0):
+                r = run_scenario(url, sa_url, "add column", safe, reset, "ec", {"lock-timeout": timeout}, hold)
+                outcome = "applied" if r["applied"] else "gave up"
+                print(
+                    f"{timeout:<13} {hold:>8.0f} {r['max'] * 1000:>12.0f} {r['failed']:>6.0f} "
+                    f"{r['retries']:>7.0f} {outcome:>10}"
                 )
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:

@@ -24,6 +24,7 @@ __all__ = [
     "canary",
     "contract",
     "deploy",
+    "downgrade",
     "expand",
     "forget",
     "history",
@@ -64,9 +65,10 @@ def __getattr__(name: str) -> Any:
 
         return getattr(findings, name)
     if name == "rules":
-        from expandcontract.commands import rules
+        # The rules package, callable as the `ec rules` function (see expandcontract.rules).
+        import expandcontract.rules as rules_package
 
-        return rules
+        return rules_package
     if name in _LEDGER_COMMANDS:
         from expandcontract.ledger import commands
 
@@ -75,7 +77,7 @@ def __getattr__(name: str) -> Any:
         from expandcontract.traffic import commands as traffic_commands
 
         return getattr(traffic_commands, name)
-    if name in ("expand", "contract"):
+    if name in ("expand", "contract", "downgrade"):
         from expandcontract.runner import apply
 
         return getattr(apply, name)

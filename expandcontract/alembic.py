@@ -27,8 +27,27 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from alembic.util import CommandError
+
 from expandcontract.config import Settings, find_config, load_settings
-from expandcontract.errors import DowngradeRefused, GateClosed
+from expandcontract.errors import DowngradeRefused, ExpandContractError, GateClosed
+
+
+class AlembicGateClosed(GateClosed, CommandError):
+    """The gate's refusal as Alembic's own error: the ``alembic`` command prints it as one
+    ``FAILED: ...`` line and exits 1, instead of a traceback."""
+
+
+class AlembicDowngradeRefused(DowngradeRefused, CommandError):
+    """A refused downgrade, as an Alembic ``CommandError`` (see :class:`AlembicGateClosed`)."""
+
+
+def _as_alembic_error(error: ExpandContractError) -> ExpandContractError:
+    if isinstance(error, GateClosed) and not isinstance(error, CommandError):
+        return AlembicGateClosed(error.decisions)
+    if isinstance(error, DowngradeRefused) and not isinstance(error, CommandError):
+        return AlembicDowngradeRefused(error.reverted, error.blockers)
+    return error
 
 
 def configure_kwargs(**overrides: Any) -> dict[str, Any]:
@@ -46,8 +65,11 @@ def run_migrations(context: Any = None, *, environment: str | None = None) -> No
         from alembic import context as alembic_context
 
         context = alembic_context
-    guard(context, environment=environment)
-    context.run_migrations()
+    try:
+        guard(context, environment=environment)
+        context.run_migrations()
+    except (GateClosed, DowngradeRefused) as error:
+        raise _as_alembic_error(error) from None
 
 
 def guard(context: Any = None, *, environment: str | None = None) -> None:
@@ -140,11 +162,11 @@ def _check(
             "there is no expandcontract ledger in this database (`ec init`, then "
             "`ec deploy` / `ec retire` to record the colors)",
         )
-        raise GateClosed([GateDecision(r, graph.partners(r), (missing,)) for r in contract])
+        raise AlembicGateClosed([GateDecision(r, graph.partners(r), (missing,)) for r in contract])
     gate = Gate(conn, ledger, graph, environment, settings)
     closed = [d for d in (gate.evaluate(r) for r in contract) if not d.open]
     if closed:
-        raise GateClosed(closed)
+        raise AlembicGateClosed(closed)
 
 
 def check_downgrade(
@@ -174,7 +196,7 @@ def check_downgrade(
     if not blockers:
         return
     if not (reason and reason.strip()):
-        raise DowngradeRefused(reverted, blockers)
+        raise AlembicDowngradeRefused(reverted, blockers)
     # Recorded on a connection of its own: the downgrade's transaction may yet roll back.
     with conn.engine.connect() as own, own.begin():
         ledger.log(

@@ -1,5 +1,5 @@
-"""``ec``: a thin click shell over the library. Exit codes: 0 ok, 1 findings (or a check that
-failed), 2 usage or configuration error, 3 internal error."""
+"""``ec``: a thin click shell over the library. Exit codes: 0 ok, 1 findings, a refusal or a
+check that failed, 2 usage or configuration error, 3 internal error, 4 a migration failed."""
 
 from __future__ import annotations
 
@@ -86,6 +86,9 @@ def _handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except ExpandContractError as error:
             click.echo(f"ec: error: {error}", err=True)
+            if kwargs.get("fmt") == "json":
+                # Scripts reading JSON get the refusal as JSON too, with its data.
+                click.echo(json.dumps({"error": error.to_dict()}, indent=2, default=str))
             sys.exit(error.exit_code)
         except BrokenPipeError:
             # The reader went away (`ec history | head -1`): quietly, with the status a process
@@ -124,8 +127,8 @@ def main() -> None:
     backward-incompatible and lock-heavy SQL before you merge.
 
     \b
-    Exit codes: 0 clean, 1 findings of error severity, 2 usage or configuration error,
-    3 internal error.
+    Exit codes: 0 clean, 1 findings of error severity or a refusal (gate closed, color in
+    use), 2 usage or configuration error, 3 internal error, 4 a migration failed.
     """
 
 
@@ -286,19 +289,28 @@ def _db_options(fn: F) -> F:
     return fn
 
 
+_FORMAT = click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+
+
+def _emit(fmt: str, data: dict[str, Any], text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if fmt == "json" else text)
+
+
 def _db_kwargs(url: str | None, environment: str | None, config: Path | None, project: Path | None) -> dict[str, Any]:
     return {"url": url, "environment": environment, "config": config, "project": project}
 
 
 @main.command("init")
+@_FORMAT
 @_db_options
 @_handle_errors
-def init_command(url: str | None, environment: str | None, config: Path | None, project: Path | None) -> None:
+def init_command(fmt: str, url: str | None, environment: str | None, config: Path | None, project: Path | None) -> None:
     """Create the ledger tables in the application's database (idempotent)."""
     from expandcontract.ledger.commands import init
 
     created = init(**_db_kwargs(url, environment, config, project))
-    click.echo("created the expandcontract ledger" if created else "the ledger already exists; nothing to do")
+    text = "created the expandcontract ledger" if created else "the ledger already exists; nothing to do"
+    _emit(fmt, {"created": created}, text)
 
 
 @main.command("deploy")
@@ -312,9 +324,11 @@ def init_command(url: str | None, environment: str | None, config: Path | None, 
 )
 @click.option("--new", "new", is_flag=True, help="COLOR is a new color (beyond the first two, or the configured ones).")
 @click.option("--reason", help="Why, for the event log.")
+@_FORMAT
 @_db_options
 @_handle_errors
 def deploy_command(
+    fmt: str,
     color: str,
     version: str,
     expects: tuple[str, ...],
@@ -336,23 +350,31 @@ def deploy_command(
         new=new,
         **_db_kwargs(url, environment, config, project),
     )
-    click.echo(f"{state.color}: {state.state}, version {state.version}, expects {' '.join(state.expects) or '-'}")
+    text = f"{state.color}: {state.state}, version {state.version}, expects {' '.join(state.expects) or '-'}"
+    _emit(fmt, state.to_dict(), text)
 
 
 @main.command("forget")
 @click.argument("color")
 @click.option("--reason", required=True, help="Why the color is removed (recorded).")
+@_FORMAT
 @_db_options
 @_handle_errors
 def forget_command(
-    color: str, reason: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+    fmt: str,
+    color: str,
+    reason: str,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
 ) -> None:
     """Remove COLOR, deployed by mistake, from the environment: only a color that never took
     traffic (a color that did is retired instead, so the record of who ran what stays)."""
     from expandcontract.ledger.commands import forget
 
     forget(color, reason=reason, **_db_kwargs(url, environment, config, project))
-    click.echo(f"{color}: forgotten")
+    _emit(fmt, {"color": color, "forgotten": True}, f"{color}: forgotten")
 
 
 def _echo_outcome(outcome: Any, fmt: str) -> None:
@@ -512,9 +534,11 @@ def rollback_command(
 @click.option("--force", is_flag=True, help="Retire even though checks fail (needs --reason; recorded).")
 @click.option("--reason", help="Why; required with --force.")
 @_wait_option
+@_FORMAT
 @_db_options
 @_handle_errors
 def retire_command(
+    fmt: str,
     color: str,
     force: bool,
     reason: str | None,
@@ -531,7 +555,7 @@ def retire_command(
     from expandcontract.ledger.commands import retire
 
     state = retire(color, force=force, reason=reason, wait=wait, **_db_kwargs(url, environment, config, project))
-    click.echo(f"{state.color}: retired{' (forced)' if force else ''}")
+    _emit(fmt, {**state.to_dict(), "forced": force}, f"{state.color}: retired{' (forced)' if force else ''}")
 
 
 @main.command("history")
@@ -733,19 +757,61 @@ def contract_command(
     _run_command("contract", fmt, {**_db_kwargs(url, environment, config, project), "resume": resume})
 
 
+@main.command("downgrade")
+@click.argument("destination")
+@click.option("--reason", help="Why; lets a downgrade through that a running color needs (recorded).")
+@_FORMAT
+@_db_options
+@_handle_errors
+def downgrade_command(
+    fmt: str,
+    destination: str,
+    reason: str | None,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
+) -> None:
+    """Revert revisions down to DESTINATION (a revision, -1, base), one run at a time.
+
+    Refused (exit 1) when a color that is not retired needs a revision it would revert (a
+    downgrade below what live code expects drops what it uses); --reason overrides that, and
+    the override is recorded. A failure while reverting exits 4.
+    """
+    from expandcontract.runner.apply import downgrade
+
+    def echo(message: str) -> None:
+        click.echo(message, err=fmt == "json")
+
+    report = downgrade(destination, reason=reason, echo=echo, **_db_kwargs(url, environment, config, project))
+    _emit(
+        fmt,
+        {"reverted": report.applied, "environment": report.environment},
+        f"reverted: {' '.join(report.applied) or 'nothing'}",
+    )
+
+
 @main.command("resolve")
 @click.argument("revision")
 @click.option("--reason", required=True, help="What was done to the database by hand.")
+@_FORMAT
 @_db_options
 @_handle_errors
 def resolve_command(
-    revision: str, reason: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+    fmt: str,
+    revision: str,
+    reason: str,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
 ) -> None:
     """Mark a revision left in progress (failed part-way) as resolved, after fixing it by hand."""
     from expandcontract.ledger.commands import resolve
 
     count = resolve(revision, reason=reason, **_db_kwargs(url, environment, config, project))
-    click.echo(f"resolved {count} run(s) of {revision}" if count else f"no run of {revision} is in progress")
+    text = f"resolved {count} run(s) of {revision}" if count else f"no run of {revision} is in progress"
+    _emit(fmt, {"revision": revision, "resolved": count}, text)
 
 
 @main.command("revision")
@@ -759,8 +825,11 @@ def resolve_command(
     type=click.Path(path_type=Path, file_okay=False),
     help="The Alembic project (default: the current directory).",
 )
+@_FORMAT
 @_handle_errors
-def revision_command(expand: bool, contract: bool, message: str, rev_id: str | None, project: Path | None) -> None:
+def revision_command(
+    fmt: str, expand: bool, contract: bool, message: str, rev_id: str | None, project: Path | None
+) -> None:
     """Create a revision with its phase declared, in the right place for the history's layout.
 
     Two-branch layout (branch labels expand/contract): on that branch, and a contract revision
@@ -774,7 +843,7 @@ def revision_command(expand: bool, contract: bool, message: str, rev_id: str | N
     from expandcontract.migrations.scaffold import revision
 
     path = revision(message, phase=phase, project=project, rev_id=rev_id)
-    click.echo(f"created {phase} revision {path}")
+    _emit(fmt, {"path": str(path), "phase": phase}, f"created {phase} revision {path}")
 
 
 @main.command("online-alter")
@@ -861,17 +930,19 @@ def online_alter_command(
 
 @main.command("online-cutover")
 @click.argument("table")
+@_FORMAT
 @_db_options
 @_handle_errors
 def online_cutover_command(
-    table: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+    fmt: str, table: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
 ) -> None:
     """Release the postponed cut-over of TABLE's running gh-ost migration."""
     from expandcontract.ledger.commands import resolve_target
     from expandcontract.online.api import cutover
 
     target = resolve_target(**_db_kwargs(url, environment, config, project))
-    click.echo(cutover(table, url=target.url, environment=target.environment, settings=target.settings))
+    message = cutover(table, url=target.url, environment=target.environment, settings=target.settings)
+    _emit(fmt, {"table": table, "message": message}, message)
 
 
 @main.command("online-abort")
@@ -948,10 +1019,17 @@ def online_revert_command(
 @main.command("online-resolve")
 @click.argument("table")
 @click.option("--reason", required=True, help="What was done by hand (recorded).")
+@_FORMAT
 @_db_options
 @_handle_errors
 def online_resolve_command(
-    table: str, reason: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+    fmt: str,
+    table: str,
+    reason: str,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
 ) -> None:
     """Close TABLE's running/postponed online-run records as resolved (changes no table)."""
     from expandcontract.ledger.commands import resolve_target
@@ -961,7 +1039,7 @@ def online_resolve_command(
     closed = online_resolve(
         table, reason=reason, url=target.url, environment=target.environment, settings=target.settings
     )
-    click.echo(f"{table}: {closed} record(s) resolved")
+    _emit(fmt, {"table": table, "resolved": closed}, f"{table}: {closed} record(s) resolved")
 
 
 def _progress(done: int, total: int) -> None:

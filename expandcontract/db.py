@@ -9,13 +9,15 @@ from expandcontract.config import Settings
 from expandcontract.errors import ConfigError, DatabaseError
 
 
-def resolve_url(url: str | None, settings: Settings) -> str:
-    """--url, then EC_DATABASE_URL, then ``database-url`` in the configuration."""
-    chosen = url or os.environ.get("EC_DATABASE_URL") or settings.database_url
+def resolve_url(url: str | None, settings: Settings, project: Any = None) -> str:
+    """--url, then EC_DATABASE_URL, then ``database-url`` in the configuration, then the
+    ``sqlalchemy.url`` of the project's alembic.ini (``project``: where to look for it)."""
+    chosen = url or os.environ.get("EC_DATABASE_URL") or settings.database_url or _alembic_ini_url(project)
     if not chosen:
         raise ConfigError(
-            "no database URL: pass --url, set EC_DATABASE_URL, or set database-url in [tool.expandcontract] "
-            "(e.g. sqlite:///app.db, postgresql+psycopg://user@host/db, mysql+pymysql://user@host/db)"
+            "no database URL: pass --url, set EC_DATABASE_URL, set database-url in [tool.expandcontract], "
+            "or sqlalchemy.url in alembic.ini (e.g. sqlite:///app.db, postgresql+psycopg://user@host/db, "
+            "mysql+pymysql://user@host/db)"
         )
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -29,6 +31,30 @@ def resolve_url(url: str | None, settings: Settings) -> str:
             f"invalid database URL: {why} (expected e.g. postgresql+psycopg://user@host:5432/db)"
         ) from None
     return chosen
+
+
+def _alembic_ini_url(project: Any) -> str | None:
+    """``sqlalchemy.url`` from the alembic.ini at or above ``project``, unless it is Alembic's
+    template placeholder."""
+    import configparser
+    from pathlib import Path
+
+    if project is None:
+        return None
+    start = Path(project).resolve()
+    for directory in (start, *start.parents):
+        ini = directory / "alembic.ini"
+        if ini.is_file():
+            parser = configparser.ConfigParser(defaults={"here": str(directory)})
+            try:
+                parser.read(ini, encoding="utf-8")
+                value = parser.get("alembic", "sqlalchemy.url", fallback=None)
+            except (configparser.Error, UnicodeDecodeError):
+                return None
+            if value and not value.startswith("driver://"):
+                return value.strip()
+            return None
+    return None
 
 
 def safe_url(url: str) -> str:

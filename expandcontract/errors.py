@@ -13,6 +13,13 @@ class ExpandContractError(Exception):
     #: Exit code the CLI uses when this error ends a command.
     exit_code = 2
 
+    def details(self) -> dict[str, object]:
+        """What the error knows, as JSON-ready data (``--format json`` prints it)."""
+        return {}
+
+    def to_dict(self) -> dict[str, object]:
+        return {"kind": type(self).__name__, "message": str(self), "exit_code": self.exit_code, **self.details()}
+
 
 class ConfigError(ExpandContractError):
     """The configuration (pyproject, --config file or command line) is invalid."""
@@ -89,10 +96,14 @@ class RetirementRefused(ExpandContractError):
 
     exit_code = 1
 
+    def details(self) -> dict[str, object]:
+        return self._details
+
     def __init__(self, environment: str, color: str, reasons: list[str]) -> None:
         self.environment = environment
         self.color = color
         self.reasons = reasons
+        self._details: dict[str, object] = {"environment": environment, "color": color, "reasons": reasons}
         super().__init__(
             f"refusing to retire {color} in {environment}: "
             + "; ".join(reasons)
@@ -104,6 +115,9 @@ class GateClosed(ExpandContractError):
     """A contract revision would run while a color that needs the old schema is not retired."""
 
     exit_code = 1
+
+    def details(self) -> dict[str, object]:
+        return {"decisions": [d.to_dict() if hasattr(d, "to_dict") else str(d) for d in self.decisions]}
 
     def __init__(self, decisions: Sequence[object]) -> None:
         self.decisions = list(decisions)
@@ -119,13 +133,17 @@ class DowngradeRefused(ExpandContractError):
 
     exit_code = 1
 
+    def details(self) -> dict[str, object]:
+        return {"reverted": self.reverted, "blockers": self.blockers}
+
     def __init__(self, reverted: Sequence[str], blockers: Sequence[str]) -> None:
         self.reverted = list(reverted)
         self.blockers = list(blockers)
         super().__init__(
             "downgrade refused: "
             + "; ".join(self.blockers)
-            + ". Retire the color first, or force it with -x ec-force-downgrade='why' (recorded)"
+            + ". Retire the color first, or force it with a reason (recorded): `ec downgrade TARGET --reason "
+            "'why'`, or `-x ec-force-downgrade='why'` under alembic"
         )
 
 
@@ -143,7 +161,13 @@ class ConcurrentRunError(ExpandContractError):
 
 class MigrationFailed(ExpandContractError):
     """A revision failed; ``partial`` is True when some of its statements were already applied
-    (MySQL/MariaDB DDL commits as it goes), so the database needs a look before any retry."""
+    (MySQL/MariaDB DDL commits as it goes), so the database needs a look before any retry.
+    Exit code 4: distinct from a refusal (1, nothing ran) and a usage error (2)."""
+
+    exit_code = 4
+
+    def details(self) -> dict[str, object]:
+        return {"revision": self.revision, "detail": self.detail, "partial": self.partial, "attempts": self.attempts}
 
     def __init__(self, revision: str, detail: str, *, partial: bool, attempts: int = 1) -> None:
         self.revision = revision
@@ -165,6 +189,9 @@ class InterruptedRunError(ExpandContractError):
     running it again could do twice what it already did."""
 
     exit_code = 1
+
+    def details(self) -> dict[str, object]:
+        return {"revision": self.revision, "found": self.debris, "steps": self.steps}
 
     def __init__(self, revision: str, started: str, actor: str, steps: list[str], debris: list[str]) -> None:
         self.revision = revision

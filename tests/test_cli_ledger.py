@@ -77,8 +77,11 @@ def test_status_without_ledger_or_database_exits_2(project: Path, tmp_path: Path
 
 def test_missing_url_is_a_usage_error(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EC_DATABASE_URL")
+    ini = project / "alembic.ini"
+    # Without a URL anywhere (alembic.ini's sqlalchemy.url is the last fallback):
+    ini.write_text(ini.read_text().replace("sqlalchemy.url = sqlite:///rename_column.db", ""), encoding="utf-8")
     code, _, err = ec("status")
-    assert code == 2 and "no database URL" in err
+    assert code == 2 and "no database URL" in err and "sqlalchemy.url in alembic.ini" in err
 
 
 def test_bad_names_are_rejected(project: Path) -> None:

@@ -110,3 +110,49 @@ def test_revision_phases_exclude_each_other_and_the_function_has_the_command_nam
     from expandcontract.migrations.scaffold import revision
 
     assert expandcontract.revision is revision
+
+
+def test_expandcontract_rules_keeps_its_meaning_after_a_lint(tmp_path: Path) -> None:
+    """Measured: `expandcontract.rules` was the `ec rules` function until something imported the
+    rules package, and the package from then on."""
+    import subprocess
+    import sys
+
+    code = (
+        "import expandcontract\n"
+        "first = expandcontract.rules\n"
+        "print(len(first()), first('EC101')[0].name)\n"
+        f"expandcontract.lint([{str(tmp_path)!r}])\n"
+        "print(expandcontract.rules is first, len(expandcontract.rules()))\n"
+    )
+    (tmp_path / "m.sql").write_text("SELECT 1;\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["37", "drop-column", "True", "37"]
+
+
+def test_status_works_from_anywhere_with_a_url_and_reads_alembic_ini(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Measured: `ec status` only worked inside an Alembic project, and never read the database
+    URL from alembic.ini's sqlalchemy.url."""
+    import json
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    project = tmp_path / "proj"
+    shutil.copytree(root / "examples" / "rename-column", project, ignore=shutil.ignore_patterns("*.db"))
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    ini = project / "alembic.ini"
+    ini.write_text(ini.read_text().replace("sqlite:///rename_column.db", url), encoding="utf-8")
+    monkeypatch.delenv("EC_DATABASE_URL", raising=False)
+    monkeypatch.chdir(project)
+    assert CliRunner().invoke(main, ["deploy", "blue", "--version", "v1"]).exit_code == 0  # URL from alembic.ini
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(main, ["status", "--url", url, "--format", "json"])
+    report = json.loads(result.stdout)
+    assert [c["color"] for c in report["colors"]] == ["blue"]
+    assert report["history_known"] is False and report["verdict"].startswith("contract: UNKNOWN")
+    assert result.exit_code == 1

@@ -589,3 +589,77 @@ def test_failure_after_an_autocommit_block_is_partial_on_postgres(postgres_url: 
     assert [r.revision for r in expandcontract.status(url=url, project=versions, settings=settings).in_progress] == [
         "r2"
     ]
+
+
+def test_a_gate_refusal_under_plain_alembic_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """Measured: a 30-line traceback."""
+    import os
+    import subprocess
+    import sys
+
+    project = _copy_example("rename-column", tmp_path)
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    expandcontract.deploy("blue", version="v1", expects=["0001"], url=url, project=project)
+    expandcontract.switch("blue", url=url, project=project)
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=project,
+        env={**os.environ, "EC_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0  # alembic's own failure status (255)
+    assert "FAILED: contract gate is closed:" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_ec_downgrade_refuses_below_what_a_live_color_needs(server: str, tmp_path: Path) -> None:
+    from expandcontract.cli import main
+
+    project = _copy_example("rename-column", tmp_path)
+    kw: dict[str, Any] = {"url": server, "project": project, "settings": _settings(None)}
+    expandcontract.deploy("blue", version="v1", expects=["0001"], **kw)
+    expandcontract.switch("blue", **kw)
+    expandcontract.deploy("green", version="v2", expects=["0004"], **kw)  # idle, about to take traffic
+    assert expandcontract.expand(**kw).applied == ["0001", "0002", "0003", "0004"]
+
+    with pytest.raises(DowngradeRefused, match=r"green \(idle, version v2\) expects 0004"):
+        expandcontract.downgrade("0001", **kw)
+    assert "full_name" in _columns(server, "users")
+    # The command line: exit 1, and with --format json the refusal is JSON on stdout.
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(
+        main, ["downgrade", "0001", "--url", server, "--project", str(project), "--format", "json"]
+    )
+    assert result.exit_code == 1
+    import json
+
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "AlembicDowngradeRefused" and error["reverted"] == ["0004", "0003", "0002"]
+
+    assert expandcontract.downgrade("0003", reason="test: 0004 is unused", **kw).applied == ["0004"]
+    assert not inspect(create_engine(server)).has_table("orders")
+    forced = [e for e in expandcontract.history(**kw) if e.action in ("downgrade-forced", "downgrade")]
+    assert [e.action for e in forced] == ["downgrade-forced", "downgrade"]
+
+
+def test_a_failed_migration_exits_4_and_a_refusal_1_with_json(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from expandcontract.cli import main
+
+    versions = tmp_path / "proj" / "versions"
+    write_revision(versions, "r1", 'op.execute("SELECT * FROM no_such_table")', extra='phase = "expand"')
+    (tmp_path / "proj" / "pyproject.toml").write_text(
+        '[tool.expandcontract.runner]\nunclassified = "declared"\n', encoding="utf-8"
+    )
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    result = CliRunner().invoke(main, ["expand", "--url", url, "--project", str(versions), "--format", "json"])
+    assert result.exit_code == 4
+    error = json.loads(result.stdout[result.stdout.index("{") :])["error"]
+    assert error["kind"] == "MigrationFailed" and error["revision"] == "r1" and error["exit_code"] == 4

@@ -52,7 +52,7 @@ def resolve_target(
     env = environment or os.environ.get("EC_ENVIRONMENT") or settings.environment
     if not env or len(env) > 64:
         raise ConfigError(f"invalid environment name {env!r}")
-    return Target(settings, resolve_url(url, settings), env, Path(project) if project is not None else None)
+    return Target(settings, resolve_url(url, settings, base), env, Path(project) if project is not None else None)
 
 
 @contextlib.contextmanager
@@ -387,6 +387,8 @@ class Status:
     traffic_mismatch: list[str] = field(default_factory=list)
     #: Colors of other environments recorded in the same database (the gate counts them too).
     other_colors: list[ColorStatus] = field(default_factory=list)
+    #: False when no Alembic project was found: pending revisions are then unknown.
+    history_known: bool = True
 
     @property
     def verdict(self) -> str:
@@ -394,6 +396,8 @@ class Status:
             return f"ERROR ({self.problems[0]})"
         if self.traffic_mismatch:
             return f"MISMATCH (ledger and proxy disagree: {'; '.join(self.traffic_mismatch)})"
+        if not self.history_known:
+            return "contract: UNKNOWN (no Alembic project here, so pending revisions are unknown; pass --project)"
         if not self.pending_contract:
             return "contract: nothing pending"
         closed = [d for d in self.pending_contract if not d.open]
@@ -412,8 +416,8 @@ class Status:
     def exit_code(self) -> int:
         if self.problems:
             return 2
-        if self.traffic_mismatch:
-            return 1
+        if self.traffic_mismatch or not self.history_known:
+            return 1  # unknown is not "ready": a script must not contract on it
         return 1 if any(not d.open for d in self.pending_contract) else 0
 
     def to_dict(self) -> dict[str, object]:
@@ -432,6 +436,7 @@ class Status:
             "traffic": self.traffic,
             "online": self.online,
             "traffic_mismatch": self.traffic_mismatch,
+            "history_known": self.history_known,
             "verdict": self.verdict,
             "exit_code": self.exit_code,
         }
@@ -446,15 +451,22 @@ def database_heads(conn: Any) -> list[str]:
 def status(**kwargs: Any) -> Status:
     """Where the environment stands: colors and their sessions, applied and pending
     revisions, and whether contract may run. Reads only; changes nothing."""
+    from expandcontract.errors import ProjectNotFoundError
     from expandcontract.migrations.project import load_project
 
     target = resolve_target(**kwargs)
-    project = load_project(target.project)
-    graph: RevisionGraph = project.graph
+    try:
+        project = load_project(target.project)
+    except ProjectNotFoundError:
+        if target.project is not None:
+            raise  # named on purpose: its problem is the answer
+        project = None  # `ec status --url ...` from anywhere: colors, sessions and traffic still
+    graph: RevisionGraph = project.graph if project is not None else RevisionGraph({}, [])
     result = Status(target.environment, target.safe_url, project_heads=graph.heads())
+    result.history_known = project is not None
     with open_ledger(target) as (conn, ledger):
         result.database_heads = database_heads(conn)
-        unknown = [h for h in result.database_heads if graph.resolve(h) is None]
+        unknown = [h for h in result.database_heads if graph.resolve(h) is None] if project else []
         if unknown:
             result.problems.append(
                 f"drift: the database is at revision(s) {', '.join(unknown)}, unknown to this migration history"
@@ -470,7 +482,10 @@ def status(**kwargs: Any) -> Status:
         pending = graph.pending([h for h in result.database_heads if h not in unknown])
         from expandcontract.db import server_target
 
-        graph.classify(pending, target.settings, server_target(conn, target.settings.target), project.source.sys_path)
+        if project is not None:
+            graph.classify(
+                pending, target.settings, server_target(conn, target.settings.target), project.source.sys_path
+            )
         result.pending_expand = [r for r in pending if not graph.is_contract(r)]
         result.pending_contract = [gate.evaluate(r) for r in pending if graph.is_contract(r)]
         result.in_progress = ledger.runs(conn, None)

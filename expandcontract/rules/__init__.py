@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
+import types
 from functools import cache
+from typing import Any
 
 from expandcontract.errors import UnknownRuleError
 from expandcontract.rules.base import Hit, Rule
@@ -55,3 +58,17 @@ def resolve_selectors(selectors: tuple[str, ...] | list[str]) -> set[str]:
             raise UnknownRuleError(selector)
         codes.update(matched)
     return codes
+
+
+class _RulesModule(types.ModuleType):
+    """``expandcontract.rules`` is this package *and* the ``ec rules`` function: Python binds a
+    package's attribute to its submodule once it is imported, so a plain function of that name
+    would change meaning after the first lint. Calling the package calls the function."""
+
+    def __call__(self, code: str | None = None) -> Any:
+        from expandcontract.commands import rules
+
+        return rules(code)
+
+
+sys.modules[__name__].__class__ = _RulesModule

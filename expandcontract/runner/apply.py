@@ -75,6 +75,84 @@ def contract(
     return _run("contract", echo=echo, online=(online_plan, online_progress), **kwargs)
 
 
+def downgrade(
+    destination: str,
+    *,
+    reason: str | None = None,
+    echo: Echo | None = None,
+    **kwargs: Any,
+) -> RunReport:
+    """Revert revisions down to ``destination`` (a revision, ``-1``, ``base``; Alembic's
+    targets), holding the migration lock. Refused (:class:`DowngradeRefused`) when a color that
+    is not retired needs a revision it would revert, unless ``reason`` is given (recorded).
+    ``RunReport.applied`` lists the reverted revisions, newest first."""
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.util import CommandError
+
+    from expandcontract.alembic import check_downgrade
+    from expandcontract.errors import ConfigError
+
+    say = echo or (lambda message: None)
+    target = resolve_target(**kwargs)
+    project = load_project(target.project)
+    script = project.script
+    engine = create_engine(target.url)
+    report = RunReport(target.environment)
+    try:
+        check_timeouts(backend(engine), target.settings.runner)
+        with migration_lock(engine, target.environment, target.settings.runner.advisory_lock_timeout):
+            ledger = Ledger(target.settings.ledger)
+            with connect(engine) as conn:
+                ledger.create(conn)
+                conn.commit()
+                heads = _database_heads(conn)
+                try:
+                    steps = script._downgrade_revs(destination, heads)
+                except CommandError as error:
+                    raise ConfigError(f"cannot downgrade to {destination!r}: {error}") from None
+                reverted = [step.revision.revision for step in steps]
+                check_downgrade(conn, script, reverted, target.settings, target.environment, reason)
+                conn.commit()
+            if not reverted:
+                say(f"nothing to revert: the database is at or below {destination}")
+                return report
+            with connect(engine) as conn:
+                _set_timeouts(conn, backend(conn), target.settings.runner)
+                conn.commit()
+                say(f"reverting {', '.join(reverted)}")
+                try:
+                    with EnvironmentContext(
+                        project.config,
+                        script,
+                        fn=lambda heads, context: script._downgrade_revs(destination, heads),
+                        destination_rev=destination,
+                    ) as env:
+                        env.configure(connection=conn, transaction_per_migration=True)
+                        with env.begin_transaction():
+                            env.run_migrations()
+                    conn.commit()
+                except Exception as error:  # noqa: BLE001 - reported with what was reverted
+                    conn.rollback()
+                    orig = getattr(error, "orig", None)
+                    detail = (
+                        f"{type(orig or error).__name__}: {str(orig or error).strip().splitlines()[0]} (revisions "
+                        "reverted before it stay reverted: each ran in its own transaction; `alembic current`)"
+                    )
+                    raise MigrationFailed(f"downgrade to {destination}", detail, partial=False) from None
+            with connect(engine) as conn, conn.begin():
+                ledger.log(
+                    conn,
+                    target.environment,
+                    "downgrade",
+                    reason=reason,
+                    details={"reverted": reverted, "destination": destination},
+                )
+            report.applied = reverted
+    finally:
+        engine.dispose()
+    return report
+
+
 def _run(
     mode: str,
     *,
