@@ -700,8 +700,11 @@ def _run_command(mode: str, fmt: str, kwargs: dict[str, Any]) -> None:
     from expandcontract.runner import apply
 
     def echo(message: str) -> None:
-        # Progress goes to stderr when stdout carries JSON.
-        click.echo(message, err=fmt == "json")
+        # With --format json, stdout carries the report: progress goes to stderr as JSON events.
+        if fmt == "json":
+            click.echo(json.dumps({"event": "log", "message": message.strip()}), err=True)
+        else:
+            click.echo(message)
 
     on_plan, on_progress = _online_display(fmt)
     report = getattr(apply, mode)(echo=echo, online_plan=on_plan, online_progress=on_progress, **kwargs)

@@ -93,6 +93,7 @@ def backfill(
     batches = (high - low) // batch_size + 1
     done = 0
     started = time.monotonic()
+    report = progress or _default_progress(table, started)
     # Each batch commits by itself: no long transaction holding row locks, and an interrupted
     # run keeps what it finished.
     with ctx.autocommit_block():
@@ -100,12 +101,49 @@ def backfill(
         for number, start in enumerate(range(low, high + 1, batch_size), start=1):
             result = conn.execute(text(statement), {"lo": start, "hi": start + batch_size})
             done += max(result.rowcount, 0)
-            if progress is not None:
-                progress(done, number, batches)
-            elif number == batches or number % 10 == 0:
-                rate = done / max(time.monotonic() - started, 1e-9)
-                log.info("backfill %s: batch %d/%d, %d rows (%.0f rows/s)", table, number, batches, done, rate)
+            report(done, number, batches)
     return done
+
+
+def _default_progress(table: str, started: float, every: float = 5.0) -> Callable[[int, int, int], None]:
+    """Inside `ec expand`/`contract`: the command's progress display (a bar on a terminal, a
+    line every few seconds otherwise, JSON events with --format json). Elsewhere: a log line
+    every few seconds and at the end."""
+    from expandcontract.online.api import _REPORTER
+    from expandcontract.online.progress import Progress
+
+    reporter = _REPORTER.get()
+    last = [started]
+
+    def report(done: int, batch: int, batches: int) -> None:
+        now = time.monotonic()
+        elapsed = max(now - started, 1e-9)
+        eta = (batches - batch) * elapsed / batch
+        if reporter is not None:
+            reporter[1](
+                table,
+                Progress(
+                    engine="backfill",
+                    copied=done,
+                    percent=100.0 * batch / batches,
+                    state=f"batch {batch}/{batches}, {done:,} rows",
+                    eta_seconds=eta,
+                    eta=f"{eta:.0f}s",
+                ),
+            )
+        elif batch == batches or now - last[0] >= every:
+            last[0] = now
+            log.info(
+                "backfill %s: batch %d/%d, %d rows (%.0f rows/s, eta %.0fs)",
+                table,
+                batch,
+                batches,
+                done,
+                done / elapsed,
+                eta,
+            )
+
+    return report
 
 
 def _render_backfill(table: str, t: str, k: str, assignments: str, condition: str, batch_size: int) -> None:

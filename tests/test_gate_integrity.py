@@ -113,11 +113,13 @@ def test_the_migration_lock_is_one_per_database_not_per_environment(server: str,
         "settings": settings_from_mapping({"runner": {"advisory-lock-timeout": "1s"}}),
     }
     engine = create_engine(server)
+    said: list[str] = []
     try:
         with migration_lock(engine, "a", 5), pytest.raises(ConcurrentRunError, match="this database"):
-            expandcontract.expand(**kw)
+            expandcontract.expand(echo=said.append, **kw)
     finally:
         engine.dispose()
+    assert said == ["waiting up to 1s for another ec run on this database (the migration lock)"]
     assert not inspect(create_engine(server)).has_table("users")
 
 

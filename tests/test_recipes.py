@@ -363,3 +363,44 @@ def test_recipes_rerun_after_a_partial_failure(url: str, tmp_path: Path) -> None
         synced = conn.execute(text("SELECT count(*) FROM users WHERE full_name = name")).scalar()
     engine.dispose()
     assert synced == 10
+
+
+def test_a_backfill_inside_ec_expand_shows_its_progress(postgres_url: URL, tmp_path: Path) -> None:
+    """Measured: a 42-batch backfill showed only `applying l3 (expand)` for 12 s."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    url = postgres_url.render_as_string(hide_password=False)
+    versions = _project(tmp_path)
+    _run(url, versions)
+    _fill_users(url, 2500)
+    write_revision(
+        versions,
+        "r2",
+        """
+        op.add_column("users", sa.Column("full_name", sa.String(50)))
+        recipes.backfill("users", set_={"full_name": "name"}, where="full_name IS NULL", batch_size=100)
+    """,
+        down="r1",
+        extra=HEADER,
+    )
+
+    def ec(*args: str) -> Any:
+        return subprocess.run(
+            [sys.executable, "-m", "expandcontract.cli", "expand", "--url", url, "--project", str(versions), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ},
+        )
+
+    result = ec("--format", "json")
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    progress = [e for e in events if e["event"] == "progress" and e["engine"] == "backfill"]
+    assert len(progress) == 25 and progress[-1]["percent"] == 100.0
+    assert any(e["event"] == "log" and e["message"].startswith("applying r2") for e in events)
+    assert json.loads(result.stdout)["applied"] == ["r2"]

@@ -168,7 +168,8 @@ def _run(
     report = RunReport(target.environment)
     try:
         check_timeouts(backend(engine), target.settings.runner)
-        with migration_lock(engine, target.environment, target.settings.runner.advisory_lock_timeout):
+        wait = target.settings.runner.advisory_lock_timeout
+        with migration_lock(engine, target.environment, wait, on_wait=_waiting(say, engine, target, wait)):
             ledger = Ledger(target.settings.ledger)
             with connect(engine) as conn:
                 ledger.create(conn)  # the lazy `ec init`
@@ -198,6 +199,22 @@ def _run(
     finally:
         engine.dispose()
     return report
+
+
+def _waiting(say: Echo, engine: Any, target: Target, wait: float) -> Callable[[], None]:
+    def waiting() -> None:
+        holder = ""
+        try:
+            with connect(engine) as conn:
+                runs = Ledger(target.settings.ledger).runs(conn, None)
+            if runs:
+                run = runs[-1]
+                holder = f": {run.actor} is applying {run.revision} since {run.started_at.isoformat(sep=' ')}"
+        except Exception:  # noqa: BLE001 - the ledger may not exist yet; the wait is news enough
+            pass
+        say(f"waiting up to {wait:g}s for another ec run on this database (the migration lock){holder}")
+
+    return waiting
 
 
 def _apply_plan(
@@ -359,7 +376,8 @@ def _online_progress(say: Echo, every: float = 5.0) -> Any:
         last[table] = -1.0 if done else now
         percent = f"{progress.percent:.0f}%" if progress.percent is not None else "?"
         eta = f", eta {progress.eta}" if progress.eta and not done else ""
-        say(f"  {table}: {percent} copied ({progress.state or 'copying'}{eta})")
+        what = "backfilled" if progress.engine == "backfill" else "copied"
+        say(f"  {table}: {percent} {what} ({progress.state or 'copying'}{eta})")
 
     return report
 

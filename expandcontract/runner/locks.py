@@ -40,9 +40,12 @@ def _pg_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-def migration_lock(engine: Any, environment: str, timeout: float) -> contextlib.AbstractContextManager[None]:
-    """Hold the migration lock for the block; raise ConcurrentRunError after ``timeout`` seconds."""
-    return advisory_lock(engine, environment, timeout, kind=MIGRATION)
+def migration_lock(
+    engine: Any, environment: str, timeout: float, on_wait: Callable[[], None] | None = None
+) -> contextlib.AbstractContextManager[None]:
+    """Hold the migration lock for the block; raise ConcurrentRunError after ``timeout`` seconds
+    (``on_wait`` is called once if another run holds it)."""
+    return advisory_lock(engine, environment, timeout, kind=MIGRATION, on_wait=on_wait)
 
 
 @contextlib.contextmanager
