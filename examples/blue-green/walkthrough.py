@@ -1,6 +1,10 @@
 """The whole blue-green cycle with expandcontract, on SQLite and a file traffic backend.
 
     python walkthrough.py            # from this directory; needs only `pip install expandcontract`
+    EC_DATABASE_URL=postgresql+psycopg://user@host/scratch python walkthrough.py   # a scratch database
+
+It can run again and again: on SQLite it starts from a new file; on a server database it first
+reverts the example's revisions (`ec downgrade base`, recorded with its reason).
 
 Blue runs release 1 (expects revision 0001: users.name). Green is release 2 (reads
 users.full_name; ships migrations up to 0005, which drops users.name). Each step runs the
@@ -36,6 +40,9 @@ def ec(*args: str, expect: int = 0) -> str:
 def main() -> None:
     for leftover in ("blue_green.db", "traffic.json"):
         (HERE / leftover).unlink(missing_ok=True)
+    if os.environ.get("EC_DATABASE_URL"):
+        print("# 0. A server database may hold an earlier run: start from an empty schema.")
+        ec("downgrade", "base", "--reason", "walkthrough: start again")
     print("# 1. Blue (release 1) is live; its code expects revision 0001.")
     ec("deploy", "blue", "--version", "1.0", "--expects", "0001")
     ec("switch", "blue")
