@@ -56,13 +56,25 @@ class LedgerSettings:
 class RunnerSettings:
     """How ec expand / ec contract run migrations."""
 
-    lock_timeout: float = 2.0
+    #: How long one DDL statement may wait for its lock (each writer queued behind it waits
+    #: as long); None: the measured default, 200 ms on PostgreSQL and 1 s (the smallest
+    #: lock_wait_timeout) on MySQL/MariaDB. See bench/bench_runner.py and docs/guides/deploying.md.
+    lock_timeout: float | None = None
     statement_timeout: float = 0.0
-    retries: int = 5
+    #: Lock-timeout retries, with backoff from retry_initial_delay doubling to retry_max_delay:
+    #: 10 ride out a reader of about a minute.
+    retries: int = 10
     retry_initial_delay: float = 0.5
     retry_max_delay: float = 10.0
     #: How long a second `ec` run waits for the first to finish before it gives up.
     advisory_lock_timeout: float = 60.0
+
+    def lock_timeout_for(self, kind: str) -> float:
+        """The lock timeout on ``kind`` (``postgresql``, ``mysql``, ``sqlite``)."""
+        if self.lock_timeout is not None:
+            return self.lock_timeout
+        return 1.0 if kind == "mysql" else 0.2
+
     #: How a revision whose content cannot be read offline is gated at run time: ``contract``
     #: (what it hides may break the old color) or ``declared`` (trust its ``phase``).
     unclassified: str = "contract"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import URL
 
 from expandcontract.config import settings_from_mapping
@@ -622,3 +622,14 @@ def test_sigterm_makes_ghost_panic_and_is_reported(mysql: str, fake_ghost: str, 
     out, _err = proc.communicate(timeout=60)
     assert "interrupted SIGTERM exit 1" in out  # gh-ost itself was told to panic, and did
     assert "panic" in out.split("reason", 1)[1]
+
+
+def test_a_second_ptosc_change_after_a_success_runs(mysql: str) -> None:
+    """Measured: the second online ALTER of a table was refused for the kept `_items_old`."""
+    _table(mysql, rows=2_000)
+    for clause in ("ADD COLUMN note VARCHAR(20)", "ADD COLUMN note2 VARCHAR(20)"):
+        result = alter("items", clause, engine="pt-online-schema-change", url=mysql, settings=_settings())
+        assert result.state == "done"
+    names = _tables(mysql)
+    assert "_items_old" in names and "__items_old" in names  # both originals kept, as pt-osc names them
+    assert {"note", "note2"} <= {c["name"] for c in inspect(create_engine(mysql)).get_columns("items")}

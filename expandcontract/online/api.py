@@ -620,7 +620,7 @@ def _plain(conn: Any, table: str, clause: str, chosen: Plan, execute: bool, sett
 
     if not execute:
         return
-    conn.execute(text(f"SET SESSION lock_wait_timeout = {max(1, round(settings.runner.lock_timeout))}"))
+    conn.execute(text(f"SET SESSION lock_wait_timeout = {max(1, round(settings.runner.lock_timeout_for('mysql')))}"))
     statement = f"ALTER TABLE `{table}` {clause}"
     if chosen.engine == "instant":
         statement += ", ALGORITHM=INSTANT"

@@ -186,8 +186,10 @@ def table_facts(conn: Any, table: str) -> TableFacts:
             params,
         )
     ]
-    # (_T_ghk, gh-ost's checkpoint table, is not here: gh-ost drops and recreates it itself.)
-    candidates = [f"_{table}_{s}" for s in ("gho", "ghc", "del", "new", "old")]
+    # (_T_ghk, gh-ost's checkpoint table, is not here: gh-ost drops and recreates it itself.
+    # Nor is pt-osc's _T_old: its swap is one atomic RENAME, so _T_old only ever exists after a
+    # success (kept on purpose), and pt-osc names the next one __T_old by itself.)
+    candidates = [f"_{table}_{s}" for s in ("gho", "ghc", "del", "new")]
     facts.leftovers = [
         r[0]
         for r in conn.execute(

@@ -492,7 +492,7 @@ def check_timeouts(kind: str, settings: RunnerSettings) -> None:
     would silently become another one (200ms measured as a 1 s stall), so it is refused."""
     from expandcontract.errors import ConfigError
 
-    seconds = settings.lock_timeout
+    seconds = settings.lock_timeout_for(kind)
     if kind == "mysql" and (seconds < 1 or seconds != int(seconds)):
         raise ConfigError(
             f"runner.lock-timeout = {seconds:g}s cannot be honoured on MySQL/MariaDB, whose lock_wait_timeout "
@@ -506,11 +506,11 @@ def _set_timeouts(conn: Any, kind: str, settings: RunnerSettings) -> None:
     from sqlalchemy import text
 
     if kind == "postgresql":
-        conn.execute(text(f"SET lock_timeout = '{int(settings.lock_timeout * 1000)}ms'"))
+        conn.execute(text(f"SET lock_timeout = '{int(settings.lock_timeout_for(kind) * 1000)}ms'"))
         conn.execute(text(f"SET statement_timeout = '{int(settings.statement_timeout * 1000)}ms'"))
     elif kind == "mysql":
         # Whole seconds, at least 1 (check_timeouts refused anything else).
-        conn.execute(text(f"SET SESSION lock_wait_timeout = {int(settings.lock_timeout)}"))
+        conn.execute(text(f"SET SESSION lock_wait_timeout = {int(settings.lock_timeout_for(kind))}"))
 
 
 def _is_lock_timeout(orig: Any, kind: str) -> bool:
