@@ -162,6 +162,20 @@ def main() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the report to this file instead of standard output.",
 )
+@click.option(
+    "--schema",
+    "schema",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The database before the first linted change, as a DDL dump (pg_dump --schema-only, mysqldump "
+    "--no-data). Default: the schema-file setting; an Alembic history is replayed anyway.",
+)
+@click.option(
+    "--url",
+    "url",
+    metavar="URL",
+    help="Read that starting schema (and table sizes, server flavor and version) from a live database, read "
+    "only. Default: the schema-url setting.",
+)
 @click.option("--no-cache", is_flag=True, help="Re-analyse every file (ignore .expandcontract_cache).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are error findings.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
@@ -176,6 +190,8 @@ def lint_command(
     ignore: tuple[str, ...],
     since: str | None,
     output: Path | None,
+    schema: Path | None,
+    url: str | None,
     no_cache: bool,
     exit_zero: bool,
     color: str,
@@ -192,6 +208,10 @@ def lint_command(
       ec lint migrations/versions --dialect mysql
       ec lint --since origin/main --format github
       ec lint schema.sql --format sarif -o ec.sarif
+      ec lint migrations/ --url "$DATABASE_URL"   # judge against the live schema and table sizes
+
+    Each change is judged against the schema as everything before it left it: the revisions
+    before it (replayed from the first), on top of --schema or --url when given.
     """
     from expandcontract.linter.engine import lint
     from expandcontract.linter.reporters import render
@@ -206,6 +226,8 @@ def lint_command(
         extend_select=_codes(extend_select),
         since=since,
         use_cache=not no_cache,
+        schema=schema,
+        url=url,
     )
     text = render(report, fmt, color=_color(color) and output is None)
     if output is not None:

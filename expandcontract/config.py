@@ -125,6 +125,9 @@ class Settings:
     #: variables it may see besides the safe defaults (names, or ``PREFIX_*``).
     capture_timeout: float = 30.0
     capture_env: tuple[str, ...] = ()
+    #: Where `ec lint` starts its schema model: a DDL dump, or a database to read (read only).
+    schema_file: Path | None = None
+    schema_url: str | None = None
     #: Where the settings came from (None: built-in defaults).
     path: Path | None = None
 
@@ -134,6 +137,8 @@ class Settings:
 
 
 _KEYS = {
+    "schema-file",
+    "schema-url",
     "capture-timeout",
     "capture-env",
     "dialect",
@@ -249,6 +254,11 @@ def settings_from_mapping(table: dict[str, Any], *, path: Path | None = None) ->
         if not isinstance(values["runner-sets-timeouts"], bool):
             raise ConfigError("runner-sets-timeouts must be true or false", path=path)
         changes["runner_sets_timeouts"] = values["runner-sets-timeouts"]
+    if "schema-file" in values:
+        where = Path(str(values["schema-file"]))
+        changes["schema_file"] = where if where.is_absolute() or path is None else path.parent / where
+    if "schema-url" in values:
+        changes["schema_url"] = str(values["schema-url"])
     if "capture-timeout" in values:
         try:
             timeout = parse_duration(values["capture-timeout"], "capture-timeout")

@@ -151,6 +151,39 @@ CASES: list[tuple[str, str, str, str, int]] = [
     ("EC110", MY, "sql", "CREATE DATABASE reporting;", 0),
     ("EC110", MA, "sql", "DROP SCHEMA legacy;", 1),
     ("EC110", MA, "sql", "DROP TABLE IF EXISTS legacy_tmp_never_used;", 0),
+    # EC111 drop-default-on-not-null (the schema before the change says NOT NULL)
+    (
+        "EC111",
+        PG,
+        "op",
+        "op.add_column('users', sa.Column('tier', sa.Text(), nullable=False, server_default='free'))\n"
+        "op.alter_column('users', 'tier', server_default=None)",
+        1,
+    ),
+    (
+        "EC111",
+        PG,
+        "op",
+        "op.add_column('users', sa.Column('tier', sa.Text(), nullable=True, server_default='free'))\n"
+        "op.alter_column('users', 'tier', server_default=None)",
+        0,
+    ),
+    (
+        "EC111",
+        MY,
+        "sql",
+        "ALTER TABLE users ADD COLUMN tier INT NOT NULL DEFAULT 0;\nALTER TABLE users ALTER COLUMN tier DROP DEFAULT;",
+        1,
+    ),
+    ("EC111", MY, "sql", "ALTER TABLE users ALTER COLUMN tier DROP DEFAULT;", 0),  # not known to be NOT NULL
+    (
+        "EC111",
+        MA,
+        "sql",
+        "ALTER TABLE users ADD COLUMN tier INT NOT NULL DEFAULT 0;\nALTER TABLE users ALTER COLUMN tier DROP DEFAULT;",
+        1,
+    ),
+    ("EC111", MA, "sql", "CREATE TABLE t (a INT NOT NULL DEFAULT 0);\nALTER TABLE t ALTER COLUMN a DROP DEFAULT;", 0),
     # EC201 create-index-non-concurrently
     ("EC201", PG, "op", "op.create_index('ix_o_u', 'orders', ['user_id'])", 1),
     (

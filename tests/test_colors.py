@@ -127,7 +127,7 @@ def test_expandcontract_rules_keeps_its_meaning_after_a_lint(tmp_path: Path) -> 
     )
     (tmp_path / "m.sql").write_text("SELECT 1;\n", encoding="utf-8")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["37", "drop-column", "True", "37"]
+    assert result.stdout.split() == ["38", "drop-column", "True", "38"]
 
 
 def test_status_works_from_anywhere_with_a_url_and_reads_alembic_ini(

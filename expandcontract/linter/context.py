@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from expandcontract.config import Settings
 from expandcontract.dialects import Target
+from expandcontract.schema.model import ColumnState, SchemaModel
 from expandcontract.sql import changes as c
+from expandcontract.sql.types import SqlType
 
 if TYPE_CHECKING:
     from expandcontract.linter.findings import UnitPhase
@@ -27,6 +29,8 @@ class ProjectFacts:
     not_null_checks: set[tuple[str, str]] = field(default_factory=set)
     #: Constraints added NOT VALID and not yet validated: (table, name).
     pending_validation: set[tuple[str, str]] = field(default_factory=set)
+    #: The schema as the changes so far left it (replayed history, --schema dump or --url catalog).
+    schema: SchemaModel = field(default_factory=SchemaModel)
 
 
 @dataclass
@@ -55,7 +59,29 @@ class UnitContext:
         return table_key(table) in self.created_tables
 
     def table_rows(self, table: str | None) -> int | None:
-        return self.settings.table_rows.get(table_key(table))
+        configured = self.settings.table_rows.get(table_key(table))
+        if configured is not None:
+            return configured
+        state = self.facts.schema.table(table)
+        return state.rows if state is not None else None
+
+    def column_before(self, table: str | None, column: str | None) -> ColumnState | None:
+        """The column as it was before the change being judged (None: not known)."""
+        return self.facts.schema.column(table, column)
+
+    def previous_type(self, change: c.Change) -> SqlType | None:
+        """The type a column had before ``change``: from the migration itself (Alembic's
+        ``existing_type``, MySQL ``CHANGE``), else from the schema model."""
+        declared = getattr(change, "old_type", None)
+        if declared is not None:
+            return declared  # type: ignore[no-any-return]
+        state = self.column_before(change.table, getattr(change, "column", None))
+        return state.type if state is not None else None
+
+    def already_not_null(self, change: c.Change) -> bool:
+        """SET NOT NULL on a column known to be NOT NULL already changes nothing."""
+        state = self.column_before(change.table, getattr(change, "column", None))
+        return state is not None and state.nullable is False
 
     def observe(self, change: c.Change) -> None:
         """Update what later changes may rely on (called after the rules saw ``change``)."""

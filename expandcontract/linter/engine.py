@@ -36,6 +36,8 @@ def lint(
     use_cache: bool = True,
     settings: Settings | None = None,
     progress: Callable[[int, int], None] | None = None,
+    schema: str | os.PathLike[str] | None = None,
+    url: str | None = None,
 ) -> Report:
     """Lint Alembic projects, versions directories or .sql files; the engine behind ``ec lint``.
 
@@ -52,6 +54,10 @@ def lint(
         settings: ready-made settings (skips configuration discovery).
         progress: called as ``progress(done, total)`` while revisions missing from the cache are
             analysed (only when there are at least 20 of them).
+        schema: a DDL dump (``pg_dump --schema-only``, ``mysqldump --no-data``) describing the
+            database before the first linted change; default the ``schema-file`` setting.
+        url: a database whose catalog is that starting point instead (read only); its server
+            flavor and version apply unless ``dialect`` is given. Default ``schema-url``.
 
     Raises:
         ConfigError, ProjectNotFoundError, RevisionGraphError, GitError: bad input.
@@ -71,6 +77,22 @@ def lint(
         settings = replace(settings, ignore=(*settings.ignore, *ignore))
     if extend_select is not None:
         settings = replace(settings, extend_select=(*settings.extend_select, *extend_select))
+    starting = None
+    url = url or settings.schema_url
+    schema_file = Path(schema) if schema is not None else settings.schema_file
+    if url:
+        from expandcontract.schema.sources import from_catalog
+
+        starting, server = from_catalog(url)
+        if dialect is None:
+            # The server says which rules apply: MariaDB or MySQL 8, and which version.
+            settings = replace(
+                settings, dialect=server.dialect, versions={**settings.versions, server.dialect: server.version}
+            )
+    elif schema_file is not None:
+        from expandcontract.schema.sources import from_dump
+
+        starting = from_dump(schema_file, settings.target)
     enabled = enabled_codes(settings)
 
     sources = [discover(p) for p in targets]
@@ -81,7 +103,8 @@ def lint(
     try:
         for source in sources:
             cache = AnalysisCache.for_root(source.root, use_cache)
-            _lint_source(source, settings, enabled, cache, changed, report, base, capturer, progress)
+            facts = ProjectFacts(schema=starting.copy()) if starting is not None else ProjectFacts()
+            _lint_source(source, settings, enabled, cache, changed, report, base, capturer, progress, facts)
     finally:
         capturer.close()
     report.findings.sort(key=lambda f: (f.file, f.line, f.code, f.message))
@@ -187,8 +210,9 @@ def _lint_source(
     base: Path,
     capturer: _Capturer,
     progress: Callable[[int, int], None] | None = None,
+    facts: ProjectFacts | None = None,
 ) -> None:
-    facts = ProjectFacts()
+    facts = facts or ProjectFacts()
     target = settings.target
     keys = {id(rev): cache.key(rev.text.encode("utf-8"), target.dialect, "revision") for rev in source.revisions}
     misses = sum(1 for key in keys.values() if not cache.has(key))
@@ -307,6 +331,7 @@ def _context(unit: _Unit, settings: Settings, facts: ProjectFacts) -> UnitContex
                 hit.change = hit.change or change
                 hits.append((rule, hit))
         ctx.observe(change)
+        facts.schema.apply(change)  # the next change (and revision) is judged against this
     _classify(ctx, hits)
     ctx.hits = hits
     return ctx

@@ -88,6 +88,14 @@ def column_spec(column: Any, target: Target) -> c.ColumnSpec:
     return spec
 
 
+def _table(op: Any, attribute: str = "table_name") -> str:
+    """The table an operation names, schema-qualified when it says ``schema=``: the same table
+    name in two schemas is two tables."""
+    name = str(getattr(op, attribute))
+    schema = getattr(op, "schema", None)
+    return f"{schema}.{name}" if schema else name
+
+
 def _kw(op: Any, name: str) -> Any:
     kw = getattr(op, "kw", None) or {}
     return kw.get(name)
@@ -97,22 +105,28 @@ def _create_table(op: Any, target: Target) -> list[c.Change]:
     from sqlalchemy import Column
 
     columns = [column_spec(col, target) for col in op.columns if isinstance(col, Column)]
-    return [c.CreateTable(table=op.table_name, columns=columns)]
+    return [c.CreateTable(table=_table(op), columns=columns)]
 
 
 def _add_column(op: Any, target: Target) -> list[c.Change]:
     spec = column_spec(op.column, target)
-    out: list[c.Change] = [c.AddColumn(table=op.table_name, column=spec)]
-    # Alembic's add_column also emits the column's FK and UNIQUE constraints as separate ALTERs.
+    table = _table(op)
+    out: list[c.Change] = [c.AddColumn(table=table, column=spec)]
+    # Alembic's add_column also emits the column's FK, and its index (Column(index=True), unique
+    # or not) or UNIQUE constraint, as separate statements.
     if op.column.foreign_keys:
-        out.append(c.AddConstraint(table=op.table_name, kind="foreign_key", columns=(spec.name,)))
-    if op.column.unique:
-        out.append(c.AddConstraint(table=op.table_name, kind="unique", columns=(spec.name,)))
+        out.append(c.AddConstraint(table=table, kind="foreign_key", columns=(spec.name,)))
+    if op.column.index:
+        prefix = f"{op.schema}_" if getattr(op, "schema", None) else ""
+        name = f"ix_{prefix}{op.table_name}_{spec.name}"
+        out.append(c.CreateIndex(table=table, name=name, columns=(spec.name,), unique=bool(op.column.unique)))
+    elif op.column.unique:
+        out.append(c.AddConstraint(table=table, kind="unique", columns=(spec.name,)))
     return out
 
 
 def _alter_column(op: Any, target: Target) -> list[c.Change]:
-    table, column = op.table_name, op.column_name
+    table, column = _table(op), op.column_name
     out: list[c.Change] = []
     if op.modify_type is not None:
         out.append(
@@ -124,7 +138,10 @@ def _alter_column(op: Any, target: Target) -> list[c.Change]:
                 using=_kw(op, "postgresql_using"),
             )
         )
-    if op.modify_nullable is False:
+    if op.modify_nullable is False and op.existing_nullable is False:
+        # Alembic still emits SET NOT NULL; on a column that already is, it changes nothing.
+        out.append(c.Other(table=table, what="set NOT NULL on a column already NOT NULL"))
+    elif op.modify_nullable is False:
         out.append(c.SetNotNull(table=table, column=column))
     elif op.modify_nullable is True:
         out.append(c.DropNotNull(table=table, column=column))
@@ -142,7 +159,7 @@ def _create_index(op: Any, target: Target) -> list[c.Change]:
     columns = tuple(str(col) for col in op.columns)
     return [
         c.CreateIndex(
-            table=op.table_name,
+            table=_table(op),
             name=op.index_name,
             columns=columns,
             unique=bool(op.unique),
@@ -152,12 +169,13 @@ def _create_index(op: Any, target: Target) -> list[c.Change]:
 
 
 def _drop_index(op: Any, target: Target) -> list[c.Change]:
-    return [c.DropIndex(table=op.table_name, name=op.index_name, concurrently=bool(_kw(op, "postgresql_concurrently")))]
+    concurrently = bool(_kw(op, "postgresql_concurrently"))
+    return [c.DropIndex(table=_table(op) if op.table_name else None, name=op.index_name, concurrently=concurrently)]
 
 
 def _constraint(kind: str) -> Callable[[Any, Target], list[c.Change]]:
     def build(op: Any, target: Target) -> list[c.Change]:
-        table = getattr(op, "source_table", None) or op.table_name
+        table = _table(op, "source_table") if getattr(op, "source_table", None) else _table(op)
         expression = None
         if kind == "check":
             condition = op.condition
@@ -182,15 +200,16 @@ def _constraint(kind: str) -> Callable[[Any, Target], list[c.Change]]:
 
 def _drop_constraint(op: Any, target: Target) -> list[c.Change]:
     kinds = {"foreignkey": "foreign_key", "check": "check", "unique": "unique", "primary": "primary_key"}
-    return [c.DropConstraint(table=op.table_name, name=op.constraint_name, kind=kinds.get(op.constraint_type or ""))]
+    kind = kinds.get(op.constraint_type or "")
+    return [c.DropConstraint(table=_table(op), name=op.constraint_name, kind=kind)]
 
 
 CONVERTERS: dict[str, Callable[[Any, Target], list[c.Change]]] = {
     "CreateTableOp": _create_table,
-    "DropTableOp": lambda op, t: [c.DropTable(table=op.table_name)],
-    "RenameTableOp": lambda op, t: [c.RenameTable(table=op.table_name, new_name=op.new_table_name)],
+    "DropTableOp": lambda op, t: [c.DropTable(table=_table(op))],
+    "RenameTableOp": lambda op, t: [c.RenameTable(table=_table(op), new_name=op.new_table_name)],
     "AddColumnOp": _add_column,
-    "DropColumnOp": lambda op, t: [c.DropColumn(table=op.table_name, column=op.column_name)],
+    "DropColumnOp": lambda op, t: [c.DropColumn(table=_table(op), column=op.column_name)],
     "AlterColumnOp": _alter_column,
     "CreateIndexOp": _create_index,
     "DropIndexOp": _drop_index,
@@ -200,6 +219,6 @@ CONVERTERS: dict[str, Callable[[Any, Target], list[c.Change]]] = {
     "CreatePrimaryKeyOp": _constraint("primary_key"),
     "DropConstraintOp": _drop_constraint,
     "BulkInsertOp": lambda op, t: [c.DataChange(table=getattr(op.table, "name", None), verb="INSERT", has_where=True)],
-    "CreateTableCommentOp": lambda op, t: [c.Other(table=op.table_name, what="table comment")],
-    "DropTableCommentOp": lambda op, t: [c.Other(table=op.table_name, what="table comment")],
+    "CreateTableCommentOp": lambda op, t: [c.Other(table=_table(op), what="table comment")],
+    "DropTableCommentOp": lambda op, t: [c.Other(table=_table(op), what="table comment")],
 }

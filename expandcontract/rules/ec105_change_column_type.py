@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from expandcontract.linter.context import UnitContext
 from expandcontract.rules.base import Hit, Rule
 from expandcontract.sql import changes as c
-from expandcontract.sql.types import is_compatible_widening
+from expandcontract.sql.types import canonical, is_compatible_widening
 
 
 class ChangeColumnType(Rule):
@@ -15,8 +15,10 @@ class ChangeColumnType(Rule):
     Reports `ALTER COLUMN ... TYPE`, MySQL `MODIFY`/`CHANGE` and `op.alter_column(type_=...)`
     unless the change is a known compatible widening: `varchar(n)` to `varchar(m >= n)` or
     `text`, a wider integer, `numeric` precision up at the same scale, `json` to `jsonb`,
-    enum values appended at the end. When the previous type is not known (raw SQL, or
-    `alter_column` without `existing_type`) ec cannot prove a widening and reports it.
+    enum values appended at the end. The previous type comes from the migration
+    (`existing_type`, MySQL `CHANGE`) or from the schema ec knows: the revisions before this
+    one, `--schema` or `--url`. When none of them tells, ec cannot prove a widening and reports
+    it, saying so.
 
     ## Why is this bad?
     A narrowing rejects values the old color still writes (`value too long for type
@@ -51,14 +53,16 @@ class ChangeColumnType(Rule):
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if not isinstance(change, c.AlterColumnType) or ctx.is_new_table(change.table):
             return
-        old, new = change.old_type, change.new_type
+        old, new = ctx.previous_type(change), change.new_type
         where = f"{change.table}.{change.column}"
         if new is None:
             return
+        new = canonical(new, ctx.target.family)
+        old = canonical(old, ctx.target.family) if old is not None else None
         if old is None:
             yield Hit(
                 f"Type of {where} changes to {new}, and its previous type is unknown, so ec cannot verify the old "
-                "color's values still fit."
+                "color's values still fit (pass existing_type=, or --schema/--url so ec knows the table)."
             )
         elif not is_compatible_widening(old, new):
             yield Hit(f"Changing {where} from {old} to {new} is not a widening: the old color's values may not fit.")

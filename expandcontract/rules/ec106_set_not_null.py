@@ -50,7 +50,7 @@ class SetNotNull(Rule):
     )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
-        if isinstance(change, c.SetNotNull) and not ctx.is_new_table(change.table):
+        if isinstance(change, c.SetNotNull) and not ctx.is_new_table(change.table) and not ctx.already_not_null(change):
             where = f"{change.table}.{change.column}"
             if change.source == "sql" and ctx.target.family == "mysql":
                 yield Hit(

@@ -51,10 +51,13 @@ class TypeChangeRewrite(Rule):
         if not isinstance(change, c.AlterColumnType) or ctx.is_new_table(change.table) or change.new_type is None:
             return
         where = f"{change.table}.{change.column}"
-        if change.old_type is None:
-            yield Hit(f"Type change of {where} to {change.new_type} may rewrite the table (previous type unknown).")
-        elif not postgres_rewrite_free(change.old_type, change.new_type) or change.using:
+        old = ctx.previous_type(change)
+        if old is None:
             yield Hit(
-                f"Changing {where} from {change.old_type} to {change.new_type} rewrites the table under an ACCESS "
-                "EXCLUSIVE lock."
+                f"Type change of {where} to {change.new_type} may rewrite the table (previous type unknown: pass "
+                "existing_type=, or --schema/--url so ec knows the table)."
+            )
+        elif not postgres_rewrite_free(old, change.new_type) or change.using:
+            yield Hit(
+                f"Changing {where} from {old} to {change.new_type} rewrites the table under an ACCESS EXCLUSIVE lock."
             )

@@ -49,7 +49,7 @@ class SetNotNullScan(Rule):
     fix = "First add CHECK (col IS NOT NULL) NOT VALID and VALIDATE it in an earlier transaction (PostgreSQL 12+)."
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
-        if not isinstance(change, c.SetNotNull) or ctx.is_new_table(change.table):
+        if not isinstance(change, c.SetNotNull) or ctx.is_new_table(change.table) or ctx.already_not_null(change):
             return
         proven = (table_key(change.table), change.column.lower()) in ctx.facts.not_null_checks
         if proven and ctx.target.at_least(12):

@@ -51,7 +51,7 @@ class ConstraintOnExistingRows(Rule):
                 yield Hit(f"Existing rows of {change.table} may violate the new {kind} constraint; the add then fails.")
         elif isinstance(change, c.CreateIndex) and change.unique:
             yield Hit(f"Existing rows of {change.table} may hold duplicates; the unique index build then fails.")
-        elif isinstance(change, c.SetNotNull):
+        elif isinstance(change, c.SetNotNull) and not ctx.already_not_null(change):
             yield Hit(f"Existing rows with NULL in {change.table}.{change.column} make this fail.")
         elif isinstance(change, c.ValidateConstraint):
             yield Hit(f"Validation of {change.name} fails if existing rows of {change.table} violate it.")

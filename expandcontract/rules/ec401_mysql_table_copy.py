@@ -65,7 +65,7 @@ class MysqlTableCopy(Rule):
     def _reason(self, change: c.Change, ctx: UnitContext) -> str | None:
         charset = ctx.settings.mysql_charset
         if isinstance(change, c.AlterColumnType) and change.new_type is not None:
-            old, new = change.old_type, change.new_type
+            old, new = ctx.previous_type(change), change.new_type
             if old is None:
                 if change.source == "sql":
                     return f"MODIFY/CHANGE of {change.column} to {new} copies the table unless the type is unchanged"

@@ -152,11 +152,35 @@ def is_compatible_widening(old: SqlType, new: SqlType) -> bool:
         return _numeric_precision_up(old, new)
     if old.name == new.name and old.name in ("ENUM", "SET"):
         return new.enum_values[: len(old.enum_values)] == old.enum_values
-    return (old.name, new.name) in {("REAL", "DOUBLE PRECISION"), ("JSON", "JSONB"), ("CIDR", "INET")}
+    widenings = {("REAL", "DOUBLE PRECISION"), ("FLOAT", "DOUBLE PRECISION"), ("JSON", "JSONB"), ("CIDR", "INET")}
+    return (old.name, new.name) in widenings
+
+
+def pg_canonical(t: SqlType) -> SqlType:
+    """PostgreSQL's own spelling: ``FLOAT`` and ``FLOAT(25..53)`` are ``DOUBLE PRECISION``,
+    ``FLOAT(1..24)`` is ``REAL`` (so FLOAT -> FLOAT(53) is no change at all)."""
+    if t.name == "FLOAT":
+        precision = t.int_args
+        if precision and precision[0] <= 24:
+            return SqlType("REAL")
+        return SqlType("DOUBLE PRECISION")
+    return t
+
+
+def canonical(t: SqlType, family: str) -> SqlType:
+    """The type as the server means it: on PostgreSQL see :func:`pg_canonical`; on MySQL/MariaDB
+    ``FLOAT`` and ``FLOAT(p <= 24)`` are single precision (``FLOAT``), ``FLOAT(25..53)`` double."""
+    if family == "postgresql":
+        return pg_canonical(t)
+    if t.name == "FLOAT":
+        precision = t.int_args
+        return SqlType("DOUBLE PRECISION") if precision and precision[0] > 24 else SqlType("FLOAT")
+    return t
 
 
 def postgres_rewrite_free(old: SqlType, new: SqlType) -> bool:
     """PostgreSQL changes the type without rewriting the table (binary-coercible or a relaxed limit)."""
+    old, new = pg_canonical(old), pg_canonical(new)
     if old == new:
         return True
     if old.name == new.name == "VARCHAR":
