@@ -59,6 +59,7 @@ def render_rule(rule: Rule) -> str:
     for heading in ("What it does", "Why is this bad?", "Example", "Use instead", "Alembic"):
         title = "Alembic form" if heading == "Alembic" else heading
         lines += [f"## {title}", "", _lists(sections.get(heading, "").strip()), ""]
+    lines += ["## What it needs to know", "", rule.needs, ""]
     lines += [
         "## Suppressing it",
         "",

@@ -49,6 +49,9 @@ class Rule:
     fix: ClassVar[str]
     #: Off unless selected explicitly (``extend-select``).
     opt_in: ClassVar[bool] = False
+    #: What the rule needs to know besides the migration itself, and what it does without it
+    #: (rendered as the "What it needs to know" section of its page).
+    needs: ClassVar[str] = "Only the migration itself: no knowledge of the database is needed."
 
     def check(self, change: Change, ctx: UnitContext) -> Iterator[Hit]:
         """Findings for one change; ``ctx`` knows what came before it in the unit."""

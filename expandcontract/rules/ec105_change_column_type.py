@@ -49,6 +49,11 @@ class ChangeColumnType(Rule):
         "Add a column of the new type and migrate to it across releases; for a widening, give existing_type "
         "so ec can prove it."
     )
+    needs = (
+        "The column's previous type: from the migration (`existing_type`, MySQL `CHANGE`), else from the schema ec "
+        "knows (the revisions before this one, `--schema` or `--url`). Without it the rule reports the change, saying "
+        "the previous type is unknown."
+    )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if not isinstance(change, c.AlterColumnType) or ctx.is_new_table(change.table):

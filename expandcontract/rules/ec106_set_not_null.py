@@ -48,6 +48,10 @@ class SetNotNull(Rule):
         "Backfill NULLs and make every writer set the column, retire the old color, then set NOT NULL in a "
         "revision declared phase = 'contract'."
     )
+    needs = (
+        "Whether the column is NOT NULL already (the revisions before this one, `--schema` or `--url`): then the "
+        "change is no change and nothing is reported. Without that knowledge the change is reported."
+    )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if isinstance(change, c.SetNotNull) and not ctx.is_new_table(change.table) and not ctx.already_not_null(change):

@@ -45,6 +45,10 @@ class DropDefaultOnNotNull(Rule):
     category = "contract"
     phase = "contract"
     fix = "Keep the default until every color writing without the column is retired; drop it in a contract revision."
+    needs = (
+        "Whether the column is NOT NULL, and had a default (the revisions before this one, `--schema` or `--url`). "
+        "Without that knowledge nothing is reported: dropping a nullable column's default breaks nothing."
+    )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if not isinstance(change, c.SetDefault) or change.default is not None or ctx.is_new_table(change.table):

@@ -46,6 +46,11 @@ class TypeChangeRewrite(Rule):
         "Add a new column of the new type, sync and backfill it in batches, then swap; or accept the rewrite "
         "on a small table."
     )
+    needs = (
+        "The column's previous type: from the migration (`existing_type`, MySQL `CHANGE`), else from the schema ec "
+        "knows (the revisions before this one, `--schema` or `--url`). Without it the rule reports the change, saying "
+        "the previous type is unknown."
+    )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if not isinstance(change, c.AlterColumnType) or ctx.is_new_table(change.table) or change.new_type is None:

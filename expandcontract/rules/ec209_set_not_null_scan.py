@@ -47,6 +47,10 @@ class SetNotNullScan(Rule):
     category = "lock"
     dialects = POSTGRESQL
     fix = "First add CHECK (col IS NOT NULL) NOT VALID and VALIDATE it in an earlier transaction (PostgreSQL 12+)."
+    needs = (
+        "Whether the column is NOT NULL already (the revisions before this one, `--schema` or `--url`): then the "
+        "change is no change and nothing is reported. Without that knowledge the change is reported."
+    )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if not isinstance(change, c.SetNotNull) or ctx.is_new_table(change.table) or ctx.already_not_null(change):

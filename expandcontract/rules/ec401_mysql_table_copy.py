@@ -52,6 +52,11 @@ class MysqlTableCopy(Rule):
         "Run it through an online schema-change tool (expandcontract.online.alter, gh-ost, pt-osc), or add "
         "ALGORITHM=INPLACE, LOCK=NONE so the server refuses instead of copying."
     )
+    needs = (
+        "The column's previous type: from the migration (`existing_type`, MySQL `CHANGE`), else from the schema ec "
+        "knows (the revisions before this one, `--schema` or `--url`). Without it a type change is reported as a table "
+        "copy unless the type is unchanged."
+    )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if ctx.is_new_table(change.table) or (change.algorithm in ("INPLACE", "INSTANT")):

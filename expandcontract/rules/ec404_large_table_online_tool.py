@@ -48,6 +48,10 @@ class LargeTableOnlineTool(Rule):
     category = "lock"
     dialects = MYSQL
     fix = "Run the change through expandcontract.online.alter(table, alter) (gh-ost or pt-online-schema-change)."
+    needs = (
+        "The table's size: `table-rows` in the configuration, else the row estimate `--url` reads from the catalog. "
+        "Without either nothing is reported."
+    )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if not isinstance(change, c.ALTER_KINDS) or ctx.is_new_table(change.table):
