@@ -5,6 +5,10 @@
 2. Alembic: a generated 500-revision project; cold `ec lint` (target < 3 s) and a repeated run
    with nothing changed (target < 0.5 s, served by the analysis cache).
 3. Start-up: `import expandcontract` and `ec --help` (target < 0.3 s).
+4. Schema model: what replaying the history costs a cold lint of the 500 revisions (target: at
+   most 20% more than with the model switched off), and reading a 1,000-table catalog with
+   `--url` (target < 1 s) on PostgreSQL and MariaDB when EC_TEST_POSTGRES_URL / EC_TEST_MYSQL_URL
+   point at servers (a scratch database is created and dropped).
 
 Each figure is the best of several runs of a fresh process, so interpreter start-up counts.
 """
@@ -116,6 +120,75 @@ def bench_alembic(tmp: Path, runs: int) -> None:
         f"Alembic, 500 revisions: cold {cold:.2f} s (target < 3 s); warm {warm:.2f} s "
         f"(median {statistics.median(warm_all):.2f} s, target < 0.5 s)"
     )
+    # The model's share: the same cold lint in-process, with SchemaModel.apply as a no-op.
+    code = (
+        "import sys, time\n"
+        "from expandcontract.schema.model import SchemaModel\n"
+        "if sys.argv[1] == 'off': SchemaModel.apply = lambda self, change: None\n"
+        "from expandcontract.linter.engine import lint\n"
+        "start = time.perf_counter(); lint([sys.argv[2]], use_cache=False); print(time.perf_counter() - start)"
+    )
+    figures = {}
+    for mode in ("off", "on"):
+        results = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", code, mode, str(versions)], capture_output=True, text=True, check=True
+                ).stdout
+            )
+            for _ in range(runs)
+        ]
+        figures[mode] = min(results)
+    print(
+        f"  schema replay: lint {figures['on']:.2f} s with the model, {figures['off']:.2f} s without "
+        f"(+{100 * (figures['on'] / figures['off'] - 1):.0f}%, target <= 20%)"
+    )
+
+
+def bench_catalog(runs: int) -> None:
+    """--url on a 1,000-table database."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from expandcontract.schema.sources import from_catalog
+
+    for env, quote in (("EC_TEST_POSTGRES_URL", '"'), ("EC_TEST_MYSQL_URL", "`")):
+        base = os.environ.get(env)
+        if not base:
+            print(f"catalog: {env} not set; skipped")
+            continue
+        server = make_url(base)
+        name = f"ec_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {quote}{name}{quote}"))
+        url = server.set(database=name).render_as_string(hide_password=False)
+        try:
+            engine = create_engine(url)
+            with engine.begin() as conn:
+                for i in range(1000):
+                    conn.execute(
+                        text(
+                            f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, a VARCHAR(50) NOT NULL, b INTEGER, "
+                            f"c TEXT, d INTEGER DEFAULT 0)"
+                        )
+                    )
+                    conn.execute(text(f"CREATE INDEX ix_t{i}_b ON t{i} (b)"))
+            engine.dispose()
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                model, target = from_catalog(url)
+                times.append(time.perf_counter() - start)
+            print(
+                f"catalog --url, {len(model.tables)} tables on {target.describe()}: {min(times):.2f} s (target < 1 s)"
+            )
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {quote}{name}{quote}"))
+            admin.dispose()
 
 
 def bench_startup(runs: int) -> None:
@@ -135,6 +208,7 @@ def main() -> None:
         bench_startup(runs)
         bench_sql(Path(tmp), runs)
         bench_alembic(Path(tmp), runs)
+    bench_catalog(runs)
 
 
 if __name__ == "__main__":

@@ -179,3 +179,35 @@ def test_custom_operation_is_unverified(tmp_path: Path) -> None:
     )
     assert len(changes) == 1 and isinstance(changes[0], c.Unverified)
     assert "Shout" in changes[0].reason
+
+
+def test_revisions_find_a_full_offline_alembic_environment(tmp_path: Path) -> None:
+    """Measured: `context.is_offline_mode()` failed with "proxy object has not yet been
+    established" (11 revisions) and `op.get_context().config` was None (87 ckan revisions)."""
+    import shutil
+
+    from expandcontract.linter.engine import lint
+
+    root = Path(__file__).resolve().parent.parent
+    project = tmp_path / "proj"
+    shutil.copytree(root / "examples" / "rename-column", project, ignore=shutil.ignore_patterns("*.db"))
+    (project / "migrations" / "versions" / "0006_offline_aware.py").write_text(
+        """from alembic import context, op
+
+revision = "0006"
+down_revision = "0005"
+phase = "contract"
+OFFLINE_AT_IMPORT = context.is_offline_mode()
+
+
+def upgrade():
+    assert OFFLINE_AT_IMPORT and context.is_offline_mode()
+    assert context.get_context() is op.get_context()
+    location = op.get_context().config.get_main_option("script_location")
+    assert location and location.endswith("migrations"), location
+    op.drop_column("orders", "total_cents")
+""",
+        encoding="utf-8",
+    )
+    report = lint([project], use_cache=False)
+    assert [f.code for f in report.findings if f.revision == "0006"] == ["EC101"]

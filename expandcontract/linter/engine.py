@@ -255,9 +255,12 @@ class _Capturer:
         self.settings = settings
         self.inherit_env = inherit_env
 
-    def __call__(self, rev: RevisionFile, target: Target, sys_path: list[Path]) -> list[c.Change]:
+    def __call__(
+        self, rev: RevisionFile, target: Target, sys_path: list[Path], config_file: Path | None = None
+    ) -> list[c.Change]:
         env = capture_environment(self.settings.capture_env, inherit=self.inherit_env)
-        return shared_worker(env, self.settings.capture_timeout).capture(rev, target, sys_path).changes
+        worker = shared_worker(env, self.settings.capture_timeout)
+        return worker.capture(rev, target, sys_path, config_file).changes
 
     def close(self) -> None:
         pass  # the worker outlives one lint run; it never runs revision code itself
@@ -269,7 +272,7 @@ def _revision_unit(
     target = settings.target
     changes = cache.get(key)
     if changes is None:
-        changes = capturer(rev, target, source.sys_path)
+        changes = capturer(rev, target, source.sys_path, source.config_file)
         cache.put(key, changes)
     text = rev.text
     sql_changes = [ch for ch in changes if ch.source == "sql"]

@@ -114,10 +114,25 @@ def _recording(recorder: _Recorder) -> Iterator[None]:
         _active = None
 
 
-def _offline_context(target: Target, recorder: _Recorder) -> Any:
+def _offline_environment(target: Target, recorder: _Recorder, config_file: Path | None) -> tuple[Any, Any]:
+    from alembic.config import Config
+    from alembic.runtime.environment import EnvironmentContext
+
+    config = Config()
+    if config_file is not None and config_file.is_file():
+        with contextlib.suppress(Exception):  # an unusual config still leaves the revision runnable
+            config = Config(str(config_file)) if config_file.suffix == ".ini" else Config(toml_file=str(config_file))
+    environment = EnvironmentContext(config, None, as_sql=True)  # type: ignore[arg-type]  # no script needed
+    ctx = _offline_context(target, recorder, environment)
+    environment._migration_context = ctx
+    return environment, ctx
+
+
+def _offline_context(target: Target, recorder: _Recorder, environment: Any = None) -> Any:
     from alembic.runtime.migration import MigrationContext
 
     ctx = MigrationContext.configure(
+        environment_context=environment,
         dialect_name=target.alembic_dialect,
         # ec_capture: recipes render what ec should lint (one representative batch), not the
         # script a DBA would run (see expandcontract.recipes.backfill).
@@ -147,27 +162,33 @@ class RenderError(Exception):
         self.line = line
 
 
-def capture(rev: RevisionFile, target: Target, sys_path: list[Path]) -> list[c.Change]:
+def capture(rev: RevisionFile, target: Target, sys_path: list[Path], config_file: Path | None = None) -> list[c.Change]:
     """Changes made by ``rev``'s upgrade() on ``target``; a revision that cannot run offline
-    yields one :class:`RenderFailed` change (with what it did before failing)."""
+    yields one :class:`RenderFailed` change (with what it did before failing).
+
+    The revision finds a full offline Alembic environment, as under ``alembic upgrade --sql``:
+    ``alembic.context`` established (``is_offline_mode()`` is true, ``get_context()`` works, at
+    import time too) and a ``Config`` with the project's own options (``config_file``)."""
     from alembic.operations import Operations
 
     recorder = _Recorder(rev.path)
     added = [str(p) for p in sys_path if str(p) not in sys.path]
     sys.path[:0] = added
     try:
-        module = _load_module(rev.path)
-        upgrade = getattr(module, "upgrade", None)
-        if upgrade is None:
-            raise RenderError("the revision has no upgrade() function", 1)
-        ctx = _offline_context(target, recorder)
+        environment, ctx = _offline_environment(target, recorder, config_file)
         operations = Operations(ctx)
+        environment._install_proxy()
         operations._install_proxy()
         try:
+            module = _load_module(rev.path)
+            upgrade = getattr(module, "upgrade", None)
+            if upgrade is None:
+                raise RenderError("the revision has no upgrade() function", 1)
             with _recording(recorder):
                 upgrade()
         finally:
             operations._remove_proxy()
+            environment._remove_proxy()
     except RenderError as error:
         return [*_changes(recorder, target), c.RenderFailed(reason=error.reason, line=error.line)]
     except KeyboardInterrupt:
@@ -192,7 +213,8 @@ def capture_request(request: dict[str, Any]) -> list[c.Change]:
     for entry in reversed(request.get("sys_path", [])):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    return capture(read_revision(path), target, [])
+    config_file = Path(request["config_file"]) if request.get("config_file") else None
+    return capture(read_revision(path), target, [], config_file)
 
 
 def _load_module(path: Path) -> Any:

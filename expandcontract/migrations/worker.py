@@ -113,10 +113,13 @@ class CaptureWorker:
             )
         return self._proc
 
-    def capture(self, rev: RevisionFile, target: Target, sys_path: list[Path]) -> CaptureResult:
+    def capture(
+        self, rev: RevisionFile, target: Target, sys_path: list[Path], config_file: Path | None = None
+    ) -> CaptureResult:
         from expandcontract.sql.codec import CodecError, decode_changes
 
         request = {
+            "config_file": str(config_file) if config_file else None,
             "path": str(rev.path),
             "dialect": target.dialect,
             "version": list(target.version),
