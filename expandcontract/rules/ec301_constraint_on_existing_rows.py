@@ -42,8 +42,8 @@ class ConstraintOnExistingRows(Rule):
     severity = "warning"
     fix = "Check existing rows for violations (and fix them) before adding the constraint."
     needs = (
-        "For SET NOT NULL: whether the column is NOT NULL already (the revisions before this one, `--schema` or `--url`): then the "
-        "change is no change and nothing is reported. Without that knowledge the change is reported."
+        "For SET NOT NULL: whether the column is NOT NULL already (the revisions before this one, `--schema` or "
+        "`--url`): then the change is no change and nothing is reported. Without that knowledge it is reported."
     )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
