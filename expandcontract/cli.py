@@ -176,6 +176,13 @@ def main() -> None:
     help="Read that starting schema (and table sizes, server flavor and version) from a live database, read "
     "only. Default: the schema-url setting.",
 )
+@click.option(
+    "--sys-path",
+    "sys_path",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A directory revisions import from (the app's helper modules); repeatable. Also: sys-path setting.",
+)
 @click.option("--no-cache", is_flag=True, help="Re-analyse every file (ignore .expandcontract_cache).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are error findings.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
@@ -192,6 +199,7 @@ def lint_command(
     output: Path | None,
     schema: Path | None,
     url: str | None,
+    sys_path: tuple[Path, ...],
     no_cache: bool,
     exit_zero: bool,
     color: str,
@@ -228,6 +236,7 @@ def lint_command(
         use_cache=not no_cache,
         schema=schema,
         url=url,
+        sys_path=list(sys_path),
     )
     text = render(report, fmt, color=_color(color) and output is None)
     if output is not None:

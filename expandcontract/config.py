@@ -128,6 +128,8 @@ class Settings:
     #: Where `ec lint` starts its schema model: a DDL dump, or a database to read (read only).
     schema_file: Path | None = None
     schema_url: str | None = None
+    #: Directories revisions import from when `ec lint` runs them (the app's helpers).
+    sys_path: tuple[Path, ...] = ()
     #: Where the settings came from (None: built-in defaults).
     path: Path | None = None
 
@@ -137,6 +139,7 @@ class Settings:
 
 
 _KEYS = {
+    "sys-path",
     "schema-file",
     "schema-url",
     "capture-timeout",
@@ -257,6 +260,14 @@ def settings_from_mapping(table: dict[str, Any], *, path: Path | None = None) ->
     if "schema-file" in values:
         where = Path(str(values["schema-file"]))
         changes["schema_file"] = where if where.is_absolute() or path is None else path.parent / where
+    if "sys-path" in values:
+        entries = values["sys-path"]
+        if isinstance(entries, str):
+            entries = [entries]
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            raise ConfigError("sys-path must be a list of directories", path=path, key="sys-path")
+        base = path.parent if path is not None else Path.cwd()
+        changes["sys_path"] = tuple(Path(e) if Path(e).is_absolute() else base / e for e in entries)
     if "schema-url" in values:
         changes["schema_url"] = str(values["schema-url"])
     if "capture-timeout" in values:

@@ -38,6 +38,7 @@ def lint(
     progress: Callable[[int, int], None] | None = None,
     schema: str | os.PathLike[str] | None = None,
     url: str | None = None,
+    sys_path: Sequence[str | os.PathLike[str]] = (),
 ) -> Report:
     """Lint Alembic projects, versions directories or .sql files; the engine behind ``ec lint``.
 
@@ -58,6 +59,8 @@ def lint(
             database before the first linted change; default the ``schema-file`` setting.
         url: a database whose catalog is that starting point instead (read only); its server
             flavor and version apply unless ``dialect`` is given. Default ``schema-url``.
+        sys_path: directories revisions import from (the app's helper modules), besides the
+            project's ``prepend_sys_path`` and the ``sys-path`` setting.
 
     Raises:
         ConfigError, ProjectNotFoundError, RevisionGraphError, GitError: bad input.
@@ -96,6 +99,9 @@ def lint(
     enabled = enabled_codes(settings)
 
     sources = [discover(p) for p in targets]
+    extra = [Path(p).resolve() for p in (*settings.sys_path, *sys_path)]
+    for source in sources:
+        source.sys_path = [*source.sys_path, *(p for p in extra if p not in source.sys_path)]
     changed = _changed_since(since, sources) if since else None
     base = Path.cwd()
     report = Report(dialect=settings.dialect, root=base)
@@ -273,7 +279,10 @@ def _revision_unit(
     changes = cache.get(key)
     if changes is None:
         changes = capturer(rev, target, source.sys_path, source.config_file)
-        cache.put(key, changes)
+        # A capture that failed or fell back to reading the source depends on what is installed
+        # (the app, a package): installing it must change the result, so it is not cached.
+        if not any(isinstance(ch, (c.RenderFailed, c.CaptureInfo)) for ch in changes):
+            cache.put(key, changes)
     text = rev.text
     sql_changes = [ch for ch in changes if ch.source == "sql"]
     suppressions = python_suppressions(text) + sql_suppressions(sql_changes)
@@ -309,9 +318,36 @@ def _analyse(
     if not reported:
         return
     file = _display_path(unit.path, base)
-    report.revisions.append(RevisionSummary(unit.revision, file, unit.declared_phase, ctx.phase or "empty"))  # type: ignore[arg-type]
+    capture, reason = _capture_of(unit)
+    summary = RevisionSummary(unit.revision, file, unit.declared_phase, ctx.phase or "empty", capture, reason)  # type: ignore[arg-type]
+    report.revisions.append(summary)
     findings = _findings(hits, unit, settings, enabled, file)
     report.findings.extend(findings)
+
+
+def _capture_of(unit: _Unit) -> tuple[str, dict[str, str] | None]:
+    """How the unit was read, and why not fully (see :class:`RevisionSummary`)."""
+    failed = next((ch for ch in unit.changes if isinstance(ch, c.RenderFailed)), None)
+    static = next((ch for ch in unit.changes if isinstance(ch, c.CaptureInfo)), None)
+    unverified = next((ch for ch in unit.changes if isinstance(ch, c.Unverified)), None)
+    capture = "sql" if unit.revision is None else "failed" if failed else "static" if static else "offline"
+    source = failed or static
+    if source is not None:
+        return capture, {"kind": reason_kind(source.reason), "detail": source.reason}
+    if unverified is not None:
+        return capture, {"kind": "unparsable-sql", "detail": unverified.reason}
+    return capture, None
+
+
+def reason_kind(reason: str) -> str:
+    """``import-error``, ``needs-connection``, ``timeout`` or ``raised``, from a capture's reason."""
+    if "timed out" in reason:
+        return "timeout"
+    if "needs a live database connection" in reason:
+        return "needs-connection"
+    if "importing the revision failed" in reason and ("ModuleNotFoundError" in reason or "ImportError" in reason):
+        return "import-error"
+    return "raised"
 
 
 def _context(unit: _Unit, settings: Settings, facts: ProjectFacts) -> UnitContext:
@@ -363,11 +399,16 @@ def _classify(ctx: UnitContext, hits: list[tuple[Rule, Hit]]) -> None:
     elif unverified:
         # What could not be read may hide a contract change.
         phase = "unknown"
-    elif ctx.expand_changes:
+    elif ctx.expand_changes or any(not isinstance(ch, _INERT) for ch in ctx.changes):
+        # Data changes, dropped indexes or constraints: the old color lives with them.
         phase = "expand"
     else:
         phase = "empty"
     ctx.phase = phase
+
+
+#: Records that change nothing in the database: a unit of only these is "empty".
+_INERT = (c.Other, c.Transaction, c.SetSetting, c.CaptureInfo)
 
 
 def _unique(changes: Iterable[c.Change]) -> list[c.Change]:

@@ -50,6 +50,12 @@ class RevisionSummary:
     file: str
     declared_phase: Literal["expand", "contract"] | None
     phase: UnitPhase
+    #: How the unit was read: ``offline`` (it ran), ``static`` (its source was read), ``failed``
+    #: (neither yielded its operations), ``sql`` (a .sql file).
+    capture: str = "offline"
+    #: Why it was not fully captured: ``{"kind": import-error | needs-connection | raised |
+    #: timeout | unparsable-sql, "detail": ...}``; None when it was.
+    reason: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -57,6 +63,8 @@ class RevisionSummary:
             "file": self.file,
             "declared_phase": self.declared_phase,
             "phase": self.phase,
+            "capture": self.capture,
+            "reason": self.reason,
         }
 
 

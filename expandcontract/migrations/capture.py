@@ -156,10 +156,11 @@ def _offline_context(target: Target, recorder: _Recorder, environment: Any = Non
 
 
 class RenderError(Exception):
-    def __init__(self, reason: str, line: int) -> None:
+    def __init__(self, reason: str, line: int, *, syntax: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.line = line
+        self.syntax = syntax
 
 
 def capture(rev: RevisionFile, target: Target, sys_path: list[Path], config_file: Path | None = None) -> list[c.Change]:
@@ -180,7 +181,13 @@ def capture(rev: RevisionFile, target: Target, sys_path: list[Path], config_file
         environment._install_proxy()
         operations._install_proxy()
         try:
-            module = _load_module(rev.path)
+            try:
+                module = _load_module(rev.path)
+            except RenderError as error:
+                static = None if error.syntax else _static_capture(rev.path, recorder, target, error.reason)
+                if static is None:
+                    raise
+                return static
             upgrade = getattr(module, "upgrade", None)
             if upgrade is None:
                 raise RenderError("the revision has no upgrade() function", 1)
@@ -226,12 +233,66 @@ def _load_module(path: Path) -> Any:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as error:
-        raise RenderError(f"syntax error: {error.msg}", error.lineno or 1) from None
+        raise RenderError(f"syntax error: {error.msg}", error.lineno or 1, syntax=True) from None
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # noqa: BLE001 - SystemExit at import too
         raise RenderError(f"importing the revision failed: {_explain(error)}", _error_line(error, path)) from None
     return module
+
+
+def _static_capture(path: Path, recorder: _Recorder, target: Target, reason: str) -> list[c.Change] | None:
+    """The revision cannot be imported (its app or a package is not installed where the lint
+    runs): read its source instead. Module-level imports and assignments that work are kept;
+    each statement of ``upgrade()`` is run on its own against the offline context, so every
+    ``op.*`` call whose arguments resolve is captured as usual, and each statement that does
+    not resolve becomes an unverified change of its own line. None when there is no upgrade()."""
+    import ast
+
+    import sqlalchemy
+    from alembic import context, op
+    from sqlalchemy.dialects import mysql, postgresql
+
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
+    except (SyntaxError, ValueError):
+        return None
+    upgrade = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None)
+    if upgrade is None:
+        return None
+    namespace: dict[str, Any] = {
+        "__name__": "_ec_static_revision",
+        "op": op,
+        "context": context,
+        "sa": sqlalchemy,
+        "sqlalchemy": sqlalchemy,
+        "postgresql": postgresql,
+        "mysql": mysql,
+    }
+    for node in tree.body:
+        if node is upgrade or (isinstance(node, ast.FunctionDef) and node.name == "downgrade"):
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.FunctionDef, ast.ClassDef)):
+            with contextlib.suppress(Exception):  # an app import that fails leaves its names unresolved
+                exec(compile(ast.Module([node], []), str(path), "exec"), namespace)
+    unresolved: list[c.Change] = []
+    with _recording(recorder):
+        for statement in upgrade.body:
+            if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+                continue  # a docstring
+            try:
+                exec(compile(ast.Module([statement], []), str(path), "exec"), namespace)
+            except Exception as error:  # noqa: BLE001 - each unresolved statement is reported on its line
+                why = f"{type(error).__name__}: {error}".splitlines()[0]
+                unresolved.append(
+                    c.Unverified(
+                        reason=f"read statically (the revision cannot be imported), this statement did not resolve: "
+                        f"{why}",
+                        line=statement.lineno,
+                        end_line=statement.lineno,
+                    )
+                )
+    return [c.CaptureInfo(mode="static", reason=reason, line=1), *_changes(recorder, target), *unresolved]
 
 
 def _error_line(error: BaseException, path: Path) -> int:

@@ -42,6 +42,12 @@ def dialect_for(target: Target) -> Any:
 def compile_type(type_: Any, target: Target) -> SqlType | None:
     if type_ is None:
         return None
+    if isinstance(type_, type):
+        # `type_=sa.Boolean` (the class, not an instance) is accepted by Alembic too.
+        try:
+            type_ = type_()
+        except Exception:  # noqa: BLE001 - a type class that needs arguments: keep its name
+            return parse_type(type_.__name__.upper())
     try:
         text = type_.compile(dialect=dialect_for(target))
     except Exception:  # noqa: BLE001 - a type the dialect cannot render: keep its class name

@@ -46,6 +46,7 @@ class CreateIndexNonConcurrently(Rule):
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if isinstance(change, c.CreateIndex) and not change.concurrently and not ctx.is_new_table(change.table):
             yield Hit(
-                f"Building index {change.name or ''} on {change.table or 'an existing table'} without CONCURRENTLY "
+                f"Building index {(change.name + ' ') if change.name else ''}on {change.table or 'an existing table'} "
+                "without CONCURRENTLY "
                 "blocks writes for the whole build."
             )

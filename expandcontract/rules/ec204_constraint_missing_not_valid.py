@@ -58,7 +58,8 @@ class ConstraintMissingNotValid(Rule):
             and not ctx.is_new_table(change.table)
         ):
             what = "FOREIGN KEY" if change.kind == "foreign_key" else "CHECK"
+            named = f"{change.name} " if change.name else ""
             yield Hit(
-                f"Adding {what} constraint {change.name or ''} on {change.table} without NOT VALID scans every row "
-                "while blocking writes."
+                f"Adding {what} constraint {named}on {change.table} without NOT VALID scans every row while blocking "
+                "writes."
             )

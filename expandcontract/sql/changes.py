@@ -237,6 +237,15 @@ class Unverified(Change):
 
 
 @dataclass
+class CaptureInfo(Change):
+    """How a revision was read when it could not simply run: ``static`` - its source was read
+    (operations with resolvable arguments captured) because ``reason`` stopped it running."""
+
+    mode: str = "static"
+    reason: str = ""
+
+
+@dataclass
 class RenderFailed(Change):
     """A revision whose upgrade() could not run offline."""
 

@@ -40,8 +40,21 @@ def render_text(report: Report, *, color: bool = False) -> str:
         out.append(style("Phases:", bold=True))
         for r in report.revisions:
             label = (r.revision or "-")[:12]
-            out.append(f"  {r.phase:<8} {label:<12} {r.file}")
+            how = "  (read statically)" if r.capture == "static" else ""
+            out.append(f"  {r.phase:<8} {label:<12} {r.file}{how}")
         out.append("")
+        # One line per distinct reason, not one per revision (a missing app is one cause).
+        reasons: dict[tuple[str, str], list[str]] = {}
+        for r in report.revisions:
+            if r.reason is not None and r.capture in ("static", "failed"):
+                reasons.setdefault((r.capture, r.reason["detail"]), []).append(r.revision or r.file)
+        if reasons:
+            out.append(style("Not run as written:", bold=True))
+            for (capture, detail), revisions in reasons.items():
+                what = "read statically" if capture == "static" else "not captured"
+                names = ", ".join(revisions[:5]) + (f" and {len(revisions) - 5} more" if len(revisions) > 5 else "")
+                out.append(f"  {len(revisions)} revision(s) {what}: {detail} ({names})")
+            out.append("")
     counts = report.counts()
     verdict = "failed" if report.exit_code else "passed"
     out.append(
