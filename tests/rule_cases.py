@@ -15,6 +15,7 @@ CASES: list[tuple[str, str, str, str, int]] = [
     ("EC001", PG, "sql", "CLUSTER users USING ix_users;", 0),  # ParseError in sqlglot, recognised by ec
     ("EC001", PG, "sql", "ALTER TABLE t ATTACH PARTITION t_2024 FOR VALUES FROM (1) TO (2);", 1),
     ("EC001", PG, "op", "op.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')", 0),
+    ("EC001", PG, "sql", "SET CONSTRAINTS ALL IMMEDIATE;", 0),  # measured: was unverified
     ("EC001", MY, "sql", "ALTER TABLE t ADD PARTITION (PARTITION p3 VALUES LESS THAN (2000));", 1),
     ("EC001", MY, "sql", "RENAME TABLE a TO b;", 0),
     ("EC001", MA, "sql", "ALTER TABLE t ADD PARTITION (PARTITION p3 VALUES LESS THAN (2000));", 1),

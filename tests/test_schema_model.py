@@ -242,3 +242,20 @@ def test_bad_starting_points_are_clear_errors(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 2 and "s3cret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_no_lock_or_data_noise_on_objects_made_moot_earlier_in_the_revision(tmp_path: Path) -> None:
+    """A table dropped earlier in the revision, or a column it just added (all NULL)."""
+    versions = tmp_path / "versions"
+    write_revision(
+        versions,
+        "r1",
+        'op.drop_table("legacy")\nop.drop_index("ix_legacy_a", table_name="legacy")\n'
+        'op.add_column("users", sa.Column("code", sa.Text()))\n'
+        'op.create_unique_constraint("uq_users_code", "users", ["code"])',
+        extra='phase = "contract"',
+    )
+    found = sorted(f.code for f in _lint([versions]).findings if f.severity != "info")
+    # mixed (the add and the drop), and the unique build still locks (EC206); no EC202 on the
+    # dropped table, no EC301 for a column that is NULL in every existing row.
+    assert found == ["EC003", "EC206"]

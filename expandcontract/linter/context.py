@@ -44,6 +44,10 @@ class UnitContext:
     facts: ProjectFacts
     #: Tables created earlier in this unit: lock rules do not apply to them.
     created_tables: set[str] = field(default_factory=set)
+    #: Tables dropped earlier in this unit: nothing on them locks or fails any more.
+    dropped_tables: set[str] = field(default_factory=set)
+    #: (table, column) added earlier in this unit without a default: every existing row holds NULL.
+    null_columns: set[tuple[str, str]] = field(default_factory=set)
     #: NOT VALID constraints added in this unit: name -> transaction segment.
     not_valid_added: dict[str, int] = field(default_factory=dict)
     #: Settings (lock_timeout, ...) set earlier in this unit.
@@ -56,7 +60,14 @@ class UnitContext:
     hits: list[Any] = field(default_factory=list)
 
     def is_new_table(self, table: str | None) -> bool:
-        return table_key(table) in self.created_tables
+        """Created (or dropped) earlier in this unit: locks on it hold up no one."""
+        return table_key(table) in self.created_tables or table_key(table) in self.dropped_tables
+
+    def only_null(self, table: str | None, columns: tuple[str, ...]) -> bool:
+        """Every listed column was added in this unit without a default: existing rows hold only
+        NULL there, which no UNIQUE, CHECK or FOREIGN KEY rejects."""
+        key = table_key(table)
+        return bool(columns) and all((key, col.lower().strip('"`')) in self.null_columns for col in columns)
 
     def table_rows(self, table: str | None) -> int | None:
         configured = self.settings.table_rows.get(table_key(table))
@@ -88,6 +99,10 @@ class UnitContext:
         key = table_key(change.table)
         if isinstance(change, c.CreateTable):
             self.created_tables.add(key)
+        elif isinstance(change, c.DropTable):
+            self.dropped_tables.add(key)
+        elif isinstance(change, c.AddColumn) and change.column.default is None and not change.column.identity:
+            self.null_columns.add((key, change.column.name.lower()))
         elif isinstance(change, c.RenameTable) and key in self.created_tables:
             self.created_tables.add(table_key(change.new_name))
         elif isinstance(change, c.SetSetting):

@@ -16,7 +16,7 @@ from expandcontract.linter.context import ProjectFacts, UnitContext
 from expandcontract.linter.findings import Finding, Report, RevisionSummary, Severity, UnitPhase
 from expandcontract.linter.suppression import Suppression, python_suppressions, sql_declared_phase, sql_suppressions
 from expandcontract.migrations.loader import RevisionFile, Source, discover
-from expandcontract.migrations.worker import capture_environment, shared_worker
+from expandcontract.migrations.worker import CaptureWorker, capture_environment, shared_worker
 from expandcontract.rules import Hit, Rule, all_rules, resolve_selectors
 from expandcontract.sql import changes as c
 
@@ -221,15 +221,10 @@ def _lint_source(
     facts = facts or ProjectFacts()
     target = settings.target
     keys = {id(rev): cache.key(rev.text.encode("utf-8"), target.dialect, "revision") for rev in source.revisions}
-    misses = sum(1 for key in keys.values() if not cache.has(key))
-    done = 0
+    missing = [rev for rev in source.revisions if not cache.has(keys[id(rev)])]
+    capturer.prefetch(missing, target, source.sys_path, source.config_file, progress)
     for rev in source.revisions:
-        miss = not cache.has(keys[id(rev)])
         unit = _revision_unit(rev, source, settings, cache, keys[id(rev)], capturer)
-        if miss:
-            done += 1
-            if progress is not None and misses >= 20:
-                progress(done, misses)
         _analyse(unit, settings, enabled, facts, report, base, reported=_reported(rev.path, source, changed))
     for sql in source.sql_files:
         text = sql.path.read_text(encoding="utf-8", errors="replace")
@@ -255,18 +250,43 @@ def _reported(path: Path, source: Source, changed: set[Path] | None) -> bool:
 
 
 class _Capturer:
-    """Captures through the worker (started on the first cache miss, see :func:`shared_worker`)."""
+    """Captures through the worker (started on the first cache miss, see :func:`shared_worker`).
+    :meth:`prefetch` captures many revisions at once (in parallel); a call then takes the
+    prefetched result."""
 
     def __init__(self, settings: Settings, *, inherit_env: bool = False) -> None:
         self.settings = settings
         self.inherit_env = inherit_env
+        self.ready: dict[Path, list[c.Change]] = {}
+
+    def _worker(self) -> CaptureWorker:
+        env = capture_environment(self.settings.capture_env, inherit=self.inherit_env)
+        return shared_worker(env, self.settings.capture_timeout)
+
+    def prefetch(
+        self,
+        revs: list[RevisionFile],
+        target: Target,
+        sys_path: list[Path],
+        config_file: Path | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        if len(revs) < 2:
+            return
+        chunk = 32  # progress between chunks; each chunk runs in parallel
+        for start in range(0, len(revs), chunk):
+            part = revs[start : start + chunk]
+            results = self._worker().capture_many(part, target, sys_path, config_file)
+            self.ready.update({rev.path: result.changes for rev, result in zip(part, results, strict=True)})
+            if progress is not None and len(revs) >= 20:
+                progress(start + len(part), len(revs))
 
     def __call__(
         self, rev: RevisionFile, target: Target, sys_path: list[Path], config_file: Path | None = None
     ) -> list[c.Change]:
-        env = capture_environment(self.settings.capture_env, inherit=self.inherit_env)
-        worker = shared_worker(env, self.settings.capture_timeout)
-        return worker.capture(rev, target, sys_path, config_file).changes
+        if rev.path in self.ready:
+            return self.ready.pop(rev.path)
+        return self._worker().capture(rev, target, sys_path, config_file).changes
 
     def close(self) -> None:
         pass  # the worker outlives one lint run; it never runs revision code itself

@@ -116,38 +116,57 @@ class CaptureWorker:
     def capture(
         self, rev: RevisionFile, target: Target, sys_path: list[Path], config_file: Path | None = None
     ) -> CaptureResult:
-        from expandcontract.sql.codec import CodecError, decode_changes
+        return self.capture_many([rev], target, sys_path, config_file)[0]
 
-        request = {
+    def capture_many(
+        self, revs: list[RevisionFile], target: Target, sys_path: list[Path], config_file: Path | None = None
+    ) -> list[CaptureResult]:
+        """Capture each revision in a child of its own; as many at a time as there are cores."""
+        if not revs:
+            return []
+        parallel = max(1, min(os.cpu_count() or 1, 8))
+        shared = {
             "config_file": str(config_file) if config_file else None,
-            "path": str(rev.path),
             "dialect": target.dialect,
             "version": list(target.version),
             "sys_path": [str(p) for p in sys_path] + [p for p in sys.path if p],
             "timeout": self.timeout,
         }
-        for attempt in (1, 2):
+        request = {"batch": [{**shared, "path": str(rev.path)} for rev in revs], "parallel": parallel}
+        rounds = -(-len(revs) // parallel)
+        line = b""
+        for _attempt in (1, 2):
             proc = self._start()
             assert proc.stdin is not None and proc.stdout is not None
             try:
                 proc.stdin.write((json.dumps(request) + "\n").encode())
                 proc.stdin.flush()
-                line = _read_line(proc.stdout, self.timeout + 30)
+                line = _read_line(proc.stdout, rounds * self.timeout + 30)
             except (OSError, TimeoutError):
                 line = b""
             if line:
                 break
             # The worker itself died or hung (it never runs revision code): start a new one.
             self.close()
-            if attempt == 2:
-                return CaptureResult([c.RenderFailed(reason="the capture worker failed; rerun with -v", line=1)])
         try:
-            reply = json.loads(line)
-            changes = decode_changes(reply["changes"])
-        except (ValueError, KeyError, TypeError, CodecError) as error:
-            changes = [c.RenderFailed(reason=f"the capture sent back something ec cannot read ({error})", line=1)]
-            reply = {}
-        return CaptureResult(changes, str(reply.get("output", ""))[:OUTPUT_LIMIT])
+            replies = json.loads(line)["batch"] if line else None
+            if not isinstance(replies, list) or len(replies) != len(revs):
+                raise ValueError("the capture worker failed")
+        except (ValueError, KeyError, TypeError):
+            failed = c.RenderFailed(reason="the capture worker failed; rerun ec lint", line=1)
+            return [CaptureResult([failed]) for _ in revs]
+        return [_result(reply) for reply in replies]
+
+
+def _result(reply: Any) -> CaptureResult:
+    from expandcontract.sql.codec import CodecError, decode_changes
+
+    try:
+        changes = decode_changes(reply["changes"])
+    except (KeyError, TypeError, CodecError) as error:
+        changes = [c.RenderFailed(reason=f"the capture sent back something ec cannot read ({error})", line=1)]
+        reply = {}
+    return CaptureResult(changes, str(reply.get("output", ""))[:OUTPUT_LIMIT])
 
 
 _WORKERS: dict[tuple[tuple[tuple[str, str], ...], float], CaptureWorker] = {}
@@ -202,18 +221,26 @@ def _serve() -> None:
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)
-    # Preload what every capture needs, so each fork starts warm.
-    import alembic.operations  # noqa: F401
-    import sqlalchemy  # noqa: F401
+    _warm_up()
+    # Children share the warm heap copy-on-write: keep the collector from touching (and so
+    # copying) it in every child.
+    import gc
 
-    import expandcontract.migrations.capture  # noqa: F401
+    gc.collect()
+    gc.freeze()
+    gc.disable()
 
     scratch = tempfile.mkdtemp(prefix="ec-capture-")
     try:
         for line in sys.stdin:
             if not line.strip():
                 continue
-            reply = _one(json.loads(line), scratch, channel.fileno(), devnull)
+            request = json.loads(line)
+            if "batch" in request:
+                parallel = max(1, min(int(request.get("parallel", 1)), 16))
+                reply = {"batch": _many(request["batch"], scratch, channel.fileno(), devnull, parallel)}
+            else:
+                reply = _one(request, scratch, channel.fileno(), devnull)
             channel.write(json.dumps(reply) + "\n")
             channel.flush()
     finally:
@@ -223,15 +250,122 @@ def _serve() -> None:
             os.rmdir(scratch)
 
 
+def _warm_up() -> None:
+    """Import and initialise, once, everything a capture touches (Alembic, SQLAlchemy and
+    sqlglot for each dialect, ec's converters and rules): each forked child then starts warm
+    instead of repeating those imports for every revision."""
+    import io
+
+    import sqlalchemy as sa
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    from expandcontract.dialects import Target
+    from expandcontract.migrations import capture, optypes
+    from expandcontract.rules import all_rules
+    from expandcontract.sql.normalize import parse_sql
+
+    all_rules()
+    for dialect in ("postgresql", "mysql", "mariadb"):
+        target = Target.default(dialect)
+        parse_sql("ALTER TABLE t ADD COLUMN c integer NOT NULL DEFAULT 0; CREATE INDEX ix ON t (c)", target)
+        optypes.compile_type(sa.String(10), target)
+        ctx = MigrationContext.configure(
+            dialect_name=target.alembic_dialect, opts={"as_sql": True, "output_buffer": io.StringIO()}
+        )
+        Operations(ctx).add_column("t", sa.Column("c", sa.Integer()))
+    # A real capture of a typical revision per dialect: the lazy parts (parsers, compiled
+    # patterns, Alembic's renderers) are then initialised before any fork.
+    with tempfile.TemporaryDirectory(prefix="ec-warm-") as scratch:
+        path = Path(scratch) / "warm_rev.py"
+        path.write_text(_WARM_REVISION, encoding="utf-8")
+        from expandcontract.migrations.loader import read_revision
+
+        for dialect in ("postgresql", "mysql", "mariadb"):
+            with contextlib.suppress(Exception):
+                capture.capture(read_revision(path), Target.default(dialect), [])  # type: ignore[arg-type]
+
+
+_WARM_REVISION = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "warm"
+down_revision = None
+
+
+def upgrade():
+    op.create_table("w", sa.Column("id", sa.Integer(), primary_key=True), sa.Column("n", sa.String(20)))
+    op.add_column("w", sa.Column("c", sa.String(50), nullable=True, server_default="x"))
+    op.alter_column("w", "c", type_=sa.Text(), existing_type=sa.String(50), nullable=False)
+    with op.get_context().autocommit_block():
+        op.create_index("ix_w_c", "w", ["c"], postgresql_concurrently=True)
+    op.create_foreign_key("fk", "w", "v", ["n"], ["id"])
+    op.execute("UPDATE w SET c = 'a' WHERE id < 100")
+    op.execute("ALTER TABLE w DROP COLUMN n")
+    op.drop_index("ix_w_c", table_name="w")
+    with op.batch_alter_table("w") as batch:
+        batch.add_column(sa.Column("d", sa.Integer()))
+"""
+
+
 def _one(request: dict[str, Any], scratch: str, channel: int, devnull: int) -> dict[str, Any]:
+    return _many([request], scratch, channel, devnull, 1)[0]
+
+
+@dataclass
+class _Child:
+    index: int
+    pid: int
+    fd: int
+    output: str
+    deadline: float
+    timeout: float
+    chunks: list[bytes]
+
+
+def _many(
+    requests: list[dict[str, Any]], scratch: str, channel: int, devnull: int, parallel: int
+) -> list[dict[str, Any]]:
+    """Capture each request in a child of its own, ``parallel`` children at a time."""
     from expandcontract.sql.codec import encode_changes
 
-    timeout = float(request.get("timeout", 30))
-    output_path = os.path.join(scratch, "output")
     if not hasattr(os, "fork"):  # pragma: no cover - Windows: capture here, with less isolation
         from expandcontract.migrations.capture import capture_request
 
-        return {"changes": encode_changes(capture_request(request)), "output": ""}
+        return [{"changes": encode_changes(capture_request(r)), "output": ""} for r in requests]
+    replies: list[dict[str, Any] | None] = [None] * len(requests)
+    pending = list(enumerate(requests))
+    running: dict[int, _Child] = {}
+    while pending or running:
+        while pending and len(running) < parallel:
+            index, request = pending.pop(0)
+            child = _spawn(index, request, scratch, channel, devnull)
+            running[child.fd] = child
+        now = time.monotonic()
+        wait = max(0.0, min(child.deadline for child in running.values()) - now)
+        ready, _, _ = select.select(list(running), [], [], wait)
+        for fd in ready:
+            child = running[fd]
+            data = os.read(fd, 1 << 16)
+            if data:
+                child.chunks.append(data)
+                continue
+            del running[fd]
+            replies[child.index] = _finish(child, timed_out=False)
+        now = time.monotonic()
+        for fd, child in list(running.items()):
+            if now >= child.deadline:
+                del running[fd]
+                replies[child.index] = _finish(child, timed_out=True)
+    return [r if r is not None else {"changes": [], "output": ""} for r in replies]
+
+
+def _spawn(index: int, request: dict[str, Any], scratch: str, channel: int, devnull: int) -> _Child:
+    from expandcontract.sql.codec import encode_changes
+
+    timeout = float(request.get("timeout", 30))
+    output_path = os.path.join(scratch, f"output-{index}")
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: runs the revision, then leaves without cleanup
@@ -258,15 +392,23 @@ def _one(request: dict[str, Any], scratch: str, channel: int, devnull: int) -> d
                 view = view[os.write(write_end, view) :]
         os._exit(0)
     os.close(write_end)
-    received, timed_out = _collect(read_end, timeout)
-    os.close(read_end)
+    return _Child(index, pid, read_end, output_path, time.monotonic() + timeout, timeout, [])
+
+
+def _finish(child: _Child, *, timed_out: bool) -> dict[str, Any]:
+    from expandcontract.sql.codec import encode_changes
+
+    os.close(child.fd)
     if timed_out:
         with contextlib.suppress(OSError):
-            os.killpg(pid, signal.SIGKILL)  # the revision and anything it started
-    _, status = os.waitpid(pid, 0)
-    output = _output(output_path)
+            os.killpg(child.pid, signal.SIGKILL)  # the revision and anything it started
+    _, status = os.waitpid(child.pid, 0)
+    output = _output(child.output)
+    with contextlib.suppress(OSError):
+        os.unlink(child.output)
+    received = b"".join(child.chunks)
     if timed_out:
-        reason = f"capturing the revision timed out after {timeout:g}s (a loop at import or in upgrade()?)"
+        reason = f"capturing the revision timed out after {child.timeout:g}s (a loop at import or in upgrade()?)"
         return {"changes": encode_changes([c.RenderFailed(reason=reason, line=1)]), "output": output}
     if not received:
         code = os.waitstatus_to_exitcode(status)
@@ -279,22 +421,6 @@ def _one(request: dict[str, Any], scratch: str, channel: int, devnull: int) -> d
         return {"changes": encode_changes([c.RenderFailed(reason=reason, line=1)]), "output": output}
     reply["output"] = output
     return dict(reply)
-
-
-def _collect(fd: int, timeout: float) -> tuple[bytes, bool]:
-    deadline = time.monotonic() + timeout
-    chunks: list[bytes] = []
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return b"".join(chunks), True
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            continue
-        data = os.read(fd, 1 << 16)
-        if not data:
-            return b"".join(chunks), False
-        chunks.append(data)
 
 
 def _output(path: str) -> str:

@@ -49,6 +49,8 @@ class ConstraintOnExistingRows(Rule):
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if ctx.is_new_table(change.table):
             return
+        if isinstance(change, (c.AddConstraint, c.CreateIndex)) and ctx.only_null(change.table, change.columns):
+            return
         if isinstance(change, c.AddConstraint) and not change.using_index and not change.not_valid:
             kind = change.kind.replace("_", " ").upper()
             if kind in ("UNIQUE", "CHECK", "FOREIGN KEY", "PRIMARY KEY"):

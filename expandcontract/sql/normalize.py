@@ -140,6 +140,9 @@ def _known_text_forms(text: str, target: Target) -> list[c.Change] | None:
         m = re.fullmatch(r"CLUSTER\b(?:\s+VERBOSE)?\s*(\S+)?.*", flat, re.I)
         if m:
             return [c.Maintenance(kind="cluster", table=unquote(m[1]) if m[1] else None)]
+        if re.fullmatch(r"SET CONSTRAINTS .+ (?:IMMEDIATE|DEFERRED)", flat, re.I):
+            # When deferred constraints are checked, within this transaction: no schema change.
+            return [c.SetSetting(name="constraints", value=flat.split()[-1].upper())]
     else:
         # Trigger bodies (BEGIN ... END with statements inside) are beyond sqlglot's MySQL
         # parser; creating or dropping a trigger changes no table definition.
