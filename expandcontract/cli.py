@@ -186,6 +186,7 @@ def main() -> None:
 @click.option("--no-cache", is_flag=True, help="Re-analyse every file (ignore .expandcontract_cache).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are error findings.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+@click.option("--verbose", "-v", is_flag=True, help="Also show what revisions printed while ec ran them.")
 @_handle_errors
 def lint_command(
     paths: tuple[Path, ...],
@@ -203,6 +204,7 @@ def lint_command(
     no_cache: bool,
     exit_zero: bool,
     color: str,
+    verbose: bool,
 ) -> None:
     """Lint Alembic revisions or .sql files for expand/contract safety.
 
@@ -238,7 +240,7 @@ def lint_command(
         url=url,
         sys_path=list(sys_path),
     )
-    text = render(report, fmt, color=_color(color) and output is None)
+    text = render(report, fmt, color=_color(color) and output is None, verbose=verbose)
     if output is not None:
         from expandcontract.fileio import write_text
 

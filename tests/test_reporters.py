@@ -68,6 +68,7 @@ def test_json_shape_is_exactly_the_documented_one(report: Report) -> None:
         "phase",
         "capture",
         "reason",
+        "output",
     ]
     assert list(document["findings"][0]) == [  # type: ignore[index]
         "code",

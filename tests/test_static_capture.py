@@ -92,7 +92,7 @@ def test_installing_the_app_changes_the_result_without_clearing_the_cache(tmp_pa
     )
     report = run("--sys-path", str(tmp_path / "src"))
     revision = report["revisions"][0]  # type: ignore[index]
-    assert (revision["capture"], revision["phase"], revision["reason"]) == ("offline", "expand", None)
+    assert (revision["capture"], revision["phase"], revision["reason"]) == ("offline", "data", None)
 
 
 def test_a_revision_that_only_changes_data_is_not_empty(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_a_revision_that_only_changes_data_is_not_empty(tmp_path: Path) -> None:
     write_revision(versions, "d2", 'op.drop_index("ix_old", table_name="users")', down="d1")
     write_revision(versions, "d3", "pass", down="d2")
     report = lint([versions], settings=settings_from_mapping({}), use_cache=False)
-    assert [r.phase for r in report.revisions] == ["expand", "expand", "empty"]
+    assert [r.phase for r in report.revisions] == ["data", "expand", "empty"]
 
 
 def test_types_given_as_classes_are_named(tmp_path: Path) -> None:
@@ -111,3 +111,104 @@ def test_types_given_as_classes_are_named(tmp_path: Path) -> None:
     write_revision(versions, "t1", 'op.alter_column("users", "active", type_=sa.Boolean)')
     messages = [f.message for f in lint([versions], settings=settings_from_mapping({}), use_cache=False).findings]
     assert any("to BOOLEAN" in m for m in messages) and not any("TYPE" in m.split() for m in messages)
+
+
+def test_an_exception_the_revision_swallows_is_reported(tmp_path: Path) -> None:
+    """Measured: an ORM data migration that raised inside its own try/except was "empty", with
+    no word."""
+    versions = tmp_path / "versions"
+    write_revision(
+        versions,
+        "s1",
+        "try:\n    rows = op.get_bind().execute(sa.text('SELECT id FROM users')).fetchall()\n"
+        "except Exception:\n    rows = []\nfor row in rows:\n    op.execute('UPDATE users SET x = 1')",
+    )
+    report = lint([versions], settings=settings_from_mapping({}), use_cache=False)
+    assert report.revisions[0].phase == "unknown"
+    found = [(f.code, f.line) for f in report.findings]
+    assert found == [("EC001", 11)]  # the line that raised
+    assert "caught it itself" in report.findings[0].message
+
+
+def test_editing_an_imported_helper_invalidates_the_cache(tmp_path: Path) -> None:
+    """The cache key covers the project modules a revision imports, by content."""
+    src = tmp_path / "src" / "myapp"
+    src.mkdir(parents=True)
+    (src / "__init__.py").write_text("", encoding="utf-8")
+    models = src / "models.py"
+    models.write_text("class helpers:\n    SQL = 'UPDATE t SET a = 1 WHERE id < 0'\n", encoding="utf-8")
+    versions = _versions(tmp_path, "op.execute(helpers.SQL)")
+    cache = tmp_path / "cache"
+    import os
+
+    def phase() -> str:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "expandcontract.cli",
+                "lint",
+                str(versions),
+                "--format",
+                "json",
+                "--sys-path",
+                str(tmp_path / "src"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "EC_CACHE_DIR": str(cache)},
+        )
+        return str(json.loads(result.stdout)["revisions"][0]["phase"])
+
+    assert phase() == "data"
+    assert phase() == "data"  # from the cache
+    models.write_text("class helpers:\n    SQL = 'ALTER TABLE t DROP COLUMN a'\n", encoding="utf-8")
+    assert phase() == "contract"
+
+
+def test_cold_and_warm_runs_give_identical_reports(tmp_path: Path) -> None:
+    versions = _versions(
+        tmp_path,
+        'print("noise")\nop.add_column("t", sa.Column("c", sa.Integer()))',
+        "op.execute(helpers.cleanup_sql())",
+        'op.drop_column("t", "d")',
+    )
+    import os
+
+    env = {**os.environ, "EC_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-m", "expandcontract.cli", "lint", str(versions), "--format", fmt],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+        ).stdout
+        for fmt in ("json", "json", "sarif", "sarif")
+    ]
+    assert runs[0] == runs[1] and runs[2] == runs[3]
+    json.loads(runs[0]) and json.loads(runs[2])
+
+
+def test_what_a_revision_prints_is_kept_apart_and_shown_with_v(tmp_path: Path) -> None:
+    """Measured: on privacyidea, revisions' print() landed on ec's stdout ahead of the JSON."""
+    versions = _versions(tmp_path, 'print("migrating tokens")\nop.add_column("t", sa.Column("c", sa.Integer()))')
+    (versions / "a1_rev.py").write_text((versions / "a1_rev.py").read_text().replace(APP_IMPORT, ""), encoding="utf-8")
+
+    def ec(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "expandcontract.cli", "lint", str(versions), "--no-cache", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        ).stdout
+
+    report = json.loads(ec("--format", "json"))
+    assert report["revisions"][0]["output"] == "migrating tokens\n"
+    assert "migrating tokens" not in ec()
+    assert "1 revision(s) printed output while ec ran them (ec lint -v shows it)" in ec()
+    assert "    migrating tokens" in ec("-v")

@@ -20,7 +20,7 @@ from expandcontract._version import __version__
 from expandcontract.sql.changes import Change
 from expandcontract.sql.codec import decode_changes, encode_changes
 
-_FORMAT = 2
+_FORMAT = 3
 
 
 @cache
@@ -37,6 +37,13 @@ def _environment_key() -> str:
             stamp = 0
         parts.append(f"{origin}@{stamp}")
     return f"{_FORMAT}:{__version__}:{':'.join(parts)}"
+
+
+def file_digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 class AnalysisCache:
@@ -56,21 +63,27 @@ class AnalysisCache:
         return digest.hexdigest()
 
     def has(self, key: str) -> bool:
-        return self.directory is not None and (self.directory / key[:2] / f"{key}.json").is_file()
+        return self.get(key) is not None
 
     def get(self, key: str) -> list[Change] | None:
+        """The cached changes, unless a project module the revision imported has changed since."""
         if self.directory is None:
             return None
         path = self.directory / key[:2] / f"{key}.json"
         try:
             with path.open("rb") as handle:
-                return decode_changes(json.load(handle))
+                entry = json.load(handle)
+            for dependency, digest in entry.get("deps", {}).items():
+                if file_digest(Path(dependency)) != digest:
+                    return None  # the app's helper changed (or was installed): capture again
+            return decode_changes(entry["changes"])
         except FileNotFoundError:
             return None
         except Exception:  # noqa: BLE001 - a corrupt or foreign entry is a miss, never an error
             return None
 
-    def put(self, key: str, changes: list[Change]) -> None:
+    def put(self, key: str, changes: list[Change], deps: list[str] | tuple[str, ...] = ()) -> None:
+        """Store ``changes``; ``deps`` are the project files the revision imported."""
         if self.directory is None:
             return
         folder = self.directory / key[:2]
@@ -80,8 +93,9 @@ class AnalysisCache:
             if not marker.exists():
                 marker.write_text("# created by expandcontract\n*\n", encoding="utf-8")
             fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+            entry = {"deps": {d: file_digest(Path(d)) for d in deps}, "changes": encode_changes(changes)}
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(encode_changes(changes), handle)
+                json.dump(entry, handle)
             os.replace(tmp, folder / f"{key}.json")
         except OSError:
             # A read-only checkout still lints; it just is not cached.

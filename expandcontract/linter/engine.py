@@ -258,6 +258,8 @@ class _Capturer:
         self.settings = settings
         self.inherit_env = inherit_env
         self.ready: dict[Path, list[c.Change]] = {}
+        #: Project files each captured revision imported (the cache checks them).
+        self.deps: dict[Path, tuple[str, ...]] = {}
 
     def _worker(self) -> CaptureWorker:
         env = capture_environment(self.settings.capture_env, inherit=self.inherit_env)
@@ -277,7 +279,9 @@ class _Capturer:
         for start in range(0, len(revs), chunk):
             part = revs[start : start + chunk]
             results = self._worker().capture_many(part, target, sys_path, config_file)
-            self.ready.update({rev.path: result.changes for rev, result in zip(part, results, strict=True)})
+            for rev, result in zip(part, results, strict=True):
+                self.ready[rev.path] = result.changes
+                self.deps[rev.path] = result.deps
             if progress is not None and len(revs) >= 20:
                 progress(start + len(part), len(revs))
 
@@ -286,7 +290,9 @@ class _Capturer:
     ) -> list[c.Change]:
         if rev.path in self.ready:
             return self.ready.pop(rev.path)
-        return self._worker().capture(rev, target, sys_path, config_file).changes
+        result = self._worker().capture(rev, target, sys_path, config_file)
+        self.deps[rev.path] = result.deps
+        return result.changes
 
     def close(self) -> None:
         pass  # the worker outlives one lint run; it never runs revision code itself
@@ -301,8 +307,9 @@ def _revision_unit(
         changes = capturer(rev, target, source.sys_path, source.config_file)
         # A capture that failed or fell back to reading the source depends on what is installed
         # (the app, a package): installing it must change the result, so it is not cached.
+        deps = capturer.deps.pop(rev.path, ())
         if not any(isinstance(ch, (c.RenderFailed, c.CaptureInfo)) for ch in changes):
-            cache.put(key, changes)
+            cache.put(key, changes, deps)
     text = rev.text
     sql_changes = [ch for ch in changes if ch.source == "sql"]
     suppressions = python_suppressions(text) + sql_suppressions(sql_changes)
@@ -339,7 +346,16 @@ def _analyse(
         return
     file = _display_path(unit.path, base)
     capture, reason = _capture_of(unit)
-    summary = RevisionSummary(unit.revision, file, unit.declared_phase, ctx.phase or "empty", capture, reason)  # type: ignore[arg-type]
+    printed = "".join(ch.text for ch in unit.changes if isinstance(ch, c.Printed))
+    summary = RevisionSummary(
+        unit.revision,
+        file,
+        unit.declared_phase,  # type: ignore[arg-type]
+        ctx.phase or "empty",
+        capture,
+        reason,
+        printed,
+    )
     report.revisions.append(summary)
     findings = _findings(hits, unit, settings, enabled, file)
     report.findings.extend(findings)
@@ -419,8 +435,14 @@ def _classify(ctx: UnitContext, hits: list[tuple[Rule, Hit]]) -> None:
     elif unverified:
         # What could not be read may hide a contract change.
         phase = "unknown"
-    elif ctx.expand_changes or any(not isinstance(ch, _INERT) for ch in ctx.changes):
-        # Data changes, dropped indexes or constraints: the old color lives with them.
+    elif ctx.expand_changes:
+        phase = "expand"
+    elif any(isinstance(ch, c.DataChange) for ch in ctx.changes) and all(
+        isinstance(ch, (c.DataChange, *_INERT)) for ch in ctx.changes
+    ):
+        phase = "data"  # only rows change (a backfill, a fix-up): no schema change at all
+    elif any(not isinstance(ch, _INERT) for ch in ctx.changes):
+        # Dropped indexes or constraints, maintenance: the old color lives with them.
         phase = "expand"
     else:
         phase = "empty"
@@ -428,7 +450,7 @@ def _classify(ctx: UnitContext, hits: list[tuple[Rule, Hit]]) -> None:
 
 
 #: Records that change nothing in the database: a unit of only these is "empty".
-_INERT = (c.Other, c.Transaction, c.SetSetting, c.CaptureInfo)
+_INERT = (c.Other, c.Transaction, c.SetSetting, c.CaptureInfo, c.Printed)
 
 
 def _unique(changes: Iterable[c.Change]) -> list[c.Change]:

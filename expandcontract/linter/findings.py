@@ -8,7 +8,7 @@ from typing import Literal
 
 Severity = Literal["error", "warning", "info"]
 Category = Literal["contract", "lock", "data", "hygiene", "unverified"]
-UnitPhase = Literal["expand", "contract", "mixed", "empty", "unknown"]
+UnitPhase = Literal["expand", "contract", "mixed", "data", "empty", "unknown"]
 
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 CATEGORIES: tuple[Category, ...] = ("contract", "lock", "data", "hygiene", "unverified")
@@ -56,6 +56,8 @@ class RevisionSummary:
     #: Why it was not fully captured: ``{"kind": import-error | needs-connection | raised |
     #: timeout | unparsable-sql, "detail": ...}``; None when it was.
     reason: dict[str, str] | None = None
+    #: What the revision printed while ec ran it (never mixed into the report itself).
+    output: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -65,6 +67,7 @@ class RevisionSummary:
             "phase": self.phase,
             "capture": self.capture,
             "reason": self.reason,
+            "output": self.output,
         }
 
 

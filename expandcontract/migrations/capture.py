@@ -191,7 +191,8 @@ def capture(rev: RevisionFile, target: Target, sys_path: list[Path], config_file
             upgrade = getattr(module, "upgrade", None)
             if upgrade is None:
                 raise RenderError("the revision has no upgrade() function", 1)
-            with _recording(recorder):
+            watch = _ExceptionWatch(rev.path)
+            with _recording(recorder), watch:
                 upgrade()
         finally:
             operations._remove_proxy()
@@ -208,7 +209,47 @@ def capture(rev: RevisionFile, target: Target, sys_path: list[Path], config_file
         for p in added:
             with contextlib.suppress(ValueError):
                 sys.path.remove(p)
-    return _changes(recorder, target)
+    return [*_changes(recorder, target), *watch.swallowed()]
+
+
+class _ExceptionWatch:
+    """Sees exceptions raised in the revision's own code while upgrade() runs, including those
+    the revision catches itself: offline, a caught exception (an ORM query that needs a
+    connection, say) hides what the revision does when it runs for real."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self.seen: list[tuple[int, str]] = []
+
+    def __enter__(self) -> _ExceptionWatch:
+        sys.settrace(self._call)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.settrace(None)
+
+    def _call(self, frame: Any, event: str, arg: Any) -> Any:
+        return self._local if frame.f_code.co_filename == self.path else None
+
+    def _local(self, frame: Any, event: str, arg: Any) -> Any:
+        if event == "exception" and not issubclass(arg[0], (StopIteration, GeneratorExit)):
+            self.seen.append((frame.f_lineno, f"{arg[0].__name__}: {arg[1]}".splitlines()[0][:200]))
+        return self._local
+
+    def swallowed(self) -> list[c.Change]:
+        """The exceptions upgrade() caught (one per line): it finished, so none escaped."""
+        lines: dict[int, str] = {}
+        for line, what in self.seen:
+            lines.setdefault(line, what)
+        return [
+            c.Unverified(
+                reason=f"the revision raised {what} here and caught it itself; what it does past this point when "
+                "it runs for real is not known",
+                line=line,
+                end_line=line,
+            )
+            for line, what in sorted(lines.items())
+        ]
 
 
 def capture_request(request: dict[str, Any]) -> list[c.Change]:

@@ -68,6 +68,8 @@ class CaptureResult:
     changes: list[c.Change]
     #: What the revision printed (stdout and stderr), truncated.
     output: str = ""
+    #: Project files (under the project's sys.path entries) the revision imported.
+    deps: tuple[str, ...] = ()
 
 
 class CaptureWorker:
@@ -126,6 +128,7 @@ class CaptureWorker:
             return []
         parallel = max(1, min(os.cpu_count() or 1, 8))
         shared = {
+            "project_paths": [str(p) for p in sys_path],
             "config_file": str(config_file) if config_file else None,
             "dialect": target.dialect,
             "version": list(target.version),
@@ -166,7 +169,12 @@ def _result(reply: Any) -> CaptureResult:
     except (KeyError, TypeError, CodecError) as error:
         changes = [c.RenderFailed(reason=f"the capture sent back something ec cannot read ({error})", line=1)]
         reply = {}
-    return CaptureResult(changes, str(reply.get("output", ""))[:OUTPUT_LIMIT])
+    deps = reply.get("deps") or []
+    deps = tuple(str(d) for d in deps) if isinstance(deps, list) else ()
+    output = str(reply.get("output", ""))[:OUTPUT_LIMIT]
+    if output.strip():
+        changes.append(c.Printed(text=output, line=1))
+    return CaptureResult(changes, output, deps)
 
 
 _WORKERS: dict[tuple[tuple[tuple[str, str], ...], float], CaptureWorker] = {}
@@ -379,8 +387,10 @@ def _spawn(index: int, request: dict[str, Any], scratch: str, channel: int, devn
             os.dup2(out, 2)
             from expandcontract.migrations.capture import capture_request
 
+            before = set(sys.modules)
             changes = capture_request(request)
-            data = json.dumps({"changes": encode_changes(changes)}).encode()
+            deps = _project_imports(before, request.get("project_paths") or [])
+            data = json.dumps({"changes": encode_changes(changes), "deps": deps}).encode()
         except BaseException as error:  # noqa: BLE001 - the child reports everything
             reason = f"the capture failed: {type(error).__name__}: {error}".splitlines()[0][:500]
             data = json.dumps({"changes": encode_changes([c.RenderFailed(reason=reason, line=1)])}).encode()
@@ -393,6 +403,19 @@ def _spawn(index: int, request: dict[str, Any], scratch: str, channel: int, devn
         os._exit(0)
     os.close(write_end)
     return _Child(index, pid, read_end, output_path, time.monotonic() + timeout, timeout, [])
+
+
+def _project_imports(before: set[str], roots: list[str]) -> list[str]:
+    """Files of the modules the capture imported from the project's own directories."""
+    if not roots:
+        return []
+    prefixes = tuple(os.path.join(os.path.abspath(r), "") for r in roots)
+    files = set()
+    for name in set(sys.modules) - before:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path and os.path.abspath(path).startswith(prefixes):
+            files.add(os.path.abspath(path))
+    return sorted(files)
 
 
 def _finish(child: _Child, *, timed_out: bool) -> dict[str, Any]:

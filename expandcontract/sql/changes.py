@@ -246,6 +246,13 @@ class CaptureInfo(Change):
 
 
 @dataclass
+class Printed(Change):
+    """What the revision printed (stdout and stderr) while ec ran it: kept apart from the report."""
+
+    text: str = ""
+
+
+@dataclass
 class RenderFailed(Change):
     """A revision whose upgrade() could not run offline."""
 

@@ -9,12 +9,12 @@ from expandcontract.linter.findings import Report
 FORMATS = ("text", "json", "github", "sarif")
 
 
-def render(report: Report, fmt: str, *, color: bool = False) -> str:
+def render(report: Report, fmt: str, *, color: bool = False, verbose: bool = False) -> str:
     renderer: dict[str, Callable[[Report], str]] = {}
     if fmt == "text":
         from expandcontract.linter.reporters.text import render_text
 
-        return render_text(report, color=color)
+        return render_text(report, color=color, verbose=verbose)
     if fmt == "json":
         from expandcontract.linter.reporters.json import render_json
 

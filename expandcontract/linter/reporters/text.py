@@ -11,7 +11,7 @@ from expandcontract.linter.findings import Report
 _SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
-def render_text(report: Report, *, color: bool = False) -> str:
+def render_text(report: Report, *, color: bool = False, verbose: bool = False) -> str:
     def style(text: str, **kw: object) -> str:
         return click.style(text, **kw) if color else text  # type: ignore[arg-type]
 
@@ -53,8 +53,29 @@ def render_text(report: Report, *, color: bool = False) -> str:
             for (capture, detail), revisions in reasons.items():
                 what = "read statically" if capture == "static" else "not captured"
                 names = ", ".join(revisions[:5]) + (f" and {len(revisions) - 5} more" if len(revisions) > 5 else "")
-                out.append(f"  {len(revisions)} revision(s) {what}: {detail} ({names})")
+                hint = " - install the app or pass --sys-path" if "No module named" in detail else ""
+                out.append(f"  {len(revisions)} revision(s) {what}: {detail}{hint} ({names})")
             out.append("")
+        printed = [r for r in report.revisions if r.output.strip()]
+        if verbose and printed:
+            out.append(style("Printed while ec ran them:", bold=True))
+            for r in printed:
+                out.append(f"  {r.revision or r.file}:")
+                out += [f"    {line}" for line in r.output.rstrip().splitlines()]
+            out.append("")
+        elif printed:
+            out.append(f"{len(printed)} revision(s) printed output while ec ran them (ec lint -v shows it).")
+            out.append("")
+        per_phase: dict[str, int] = {}
+        for r in report.revisions:
+            per_phase[r.phase] = per_phase.get(r.phase, 0) + 1
+        rules: dict[str, int] = {}
+        for f in report.findings:
+            rules[f"{f.code} {f.name}"] = rules.get(f"{f.code} {f.name}", 0) + 1
+        out.append("By phase: " + ", ".join(f"{count} {phase}" for phase, count in sorted(per_phase.items())))
+        if rules:
+            out.append("By rule:  " + ", ".join(f"{name} x{count}" for name, count in sorted(rules.items())))
+        out.append("")
     counts = report.counts()
     verdict = "failed" if report.exit_code else "passed"
     out.append(
