@@ -54,7 +54,7 @@ def test_a_statement_that_needs_the_app_is_unverified_on_its_own_line(tmp_path: 
     assert report.revisions[0].phase == "unknown"
     unverified = [(f.code, f.line) for f in report.findings]
     assert unverified == [("EC001", 12)]
-    assert "did not resolve: NameError" in report.findings[0].message
+    assert "did not resolve" in report.findings[0].message
 
 
 def test_the_text_report_says_a_missing_app_once(tmp_path: Path) -> None:

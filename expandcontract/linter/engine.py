@@ -371,7 +371,10 @@ def _capture_of(unit: _Unit) -> tuple[str, dict[str, str] | None]:
     if source is not None:
         return capture, {"kind": reason_kind(source.reason), "detail": source.reason}
     if unverified is not None:
-        return capture, {"kind": "unparsable-sql", "detail": unverified.reason}
+        kind = "raised" if "caught it itself" in unverified.reason else "unparsable-sql"
+        if "MockConnection" in unverified.reason or "NoInspectionAvailable" in unverified.reason:
+            kind = "needs-connection"
+        return capture, {"kind": kind, "detail": unverified.reason}
     return capture, None
 
 
@@ -379,7 +382,7 @@ def reason_kind(reason: str) -> str:
     """``import-error``, ``needs-connection``, ``timeout`` or ``raised``, from a capture's reason."""
     if "timed out" in reason:
         return "timeout"
-    if "needs a live database connection" in reason:
+    if "needs a live database connection" in reason or "MockConnection" in reason or "NoInspection" in reason:
         return "needs-connection"
     if "importing the revision failed" in reason and ("ModuleNotFoundError" in reason or "ImportError" in reason):
         return "import-error"

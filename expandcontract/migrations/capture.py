@@ -282,17 +282,57 @@ def _load_module(path: Path) -> Any:
     return module
 
 
+class _Unknown:
+    """A name the app would provide (its import failed). Reading it statically: attributes and
+    calls give more unknowns, it iterates as empty and tests as false (a "skip this revision?"
+    helper then lets the revision run), and every use is remembered."""
+
+    def __init__(self, name: str, uses: list[str]) -> None:
+        self._name, self._uses = name, uses
+
+    def __getattr__(self, attribute: str) -> _Unknown:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        return _Unknown(f"{self._name}.{attribute}", self._uses)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Unknown:
+        return _Unknown(f"{self._name}()", self._uses)
+
+    def __bool__(self) -> bool:
+        self._uses.append(f"{self._name} taken as false")
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        self._uses.append(f"{self._name} taken as empty")
+        return iter(())
+
+    def __repr__(self) -> str:
+        return f"<unknown {self._name}>"
+
+
+class _Globals(dict):  # type: ignore[type-arg]
+    """Module globals in which a name nobody defined is an unknown, not a NameError."""
+
+    def __init__(self, uses: list[str], **values: Any) -> None:
+        super().__init__(**values)
+        self.uses = uses
+
+    def __missing__(self, key: str) -> Any:
+        import builtins
+
+        if hasattr(builtins, key):
+            return getattr(builtins, key)
+        return _Unknown(key, self.uses)
+
+
 def _static_capture(path: Path, recorder: _Recorder, target: Target, reason: str) -> list[c.Change] | None:
     """The revision cannot be imported (its app or a package is not installed where the lint
-    runs): read its source instead. Module-level imports and assignments that work are kept;
-    each statement of ``upgrade()`` is run on its own against the offline context, so every
-    ``op.*`` call whose arguments resolve is captured as usual, and each statement that does
-    not resolve becomes an unverified change of its own line. None when there is no upgrade()."""
+    runs): read its source instead. Each module-level statement runs on its own (what fails to
+    import becomes an unknown name), then ``upgrade()`` runs against the offline context: every
+    ``op.*`` call whose arguments resolve is captured as usual. If it stops on an unknown, each
+    statement of ``upgrade()`` is run on its own instead, and each that does not resolve becomes
+    an unverified change of its own line. None when there is no upgrade()."""
     import ast
-
-    import sqlalchemy
-    from alembic import context, op
-    from sqlalchemy.dialects import mysql, postgresql
 
     try:
         tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
@@ -301,26 +341,25 @@ def _static_capture(path: Path, recorder: _Recorder, target: Target, reason: str
     upgrade = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None)
     if upgrade is None:
         return None
-    namespace: dict[str, Any] = {
-        "__name__": "_ec_static_revision",
-        "op": op,
-        "context": context,
-        "sa": sqlalchemy,
-        "sqlalchemy": sqlalchemy,
-        "postgresql": postgresql,
-        "mysql": mysql,
-    }
-    for node in tree.body:
-        if node is upgrade or (isinstance(node, ast.FunctionDef) and node.name == "downgrade"):
-            continue
-        if isinstance(node, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.FunctionDef, ast.ClassDef)):
-            with contextlib.suppress(Exception):  # an app import that fails leaves its names unresolved
-                exec(compile(ast.Module([node], []), str(path), "exec"), namespace)
+    uses: list[str] = []
+    namespace = _static_namespace(tree, path, uses)
+    function = namespace.get("upgrade")
+    if callable(function) and not isinstance(function, _Unknown):
+        try:
+            with _recording(recorder):
+                function()
+            assumed = "; ".join(dict.fromkeys(uses))
+            why = f"{reason} (read assuming: {assumed})" if assumed else reason
+            return [c.CaptureInfo(mode="static", reason=why, line=1), *_changes(recorder, target)]
+        except Exception:  # noqa: BLE001 - then statement by statement, to keep what does resolve
+            recorder.ops.clear()
     unresolved: list[c.Change] = []
     with _recording(recorder):
         for statement in upgrade.body:
             if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
                 continue  # a docstring
+            if isinstance(statement, ast.Return):
+                break
             try:
                 exec(compile(ast.Module([statement], []), str(path), "exec"), namespace)
             except Exception as error:  # noqa: BLE001 - each unresolved statement is reported on its line
@@ -334,6 +373,45 @@ def _static_capture(path: Path, recorder: _Recorder, target: Target, reason: str
                     )
                 )
     return [c.CaptureInfo(mode="static", reason=reason, line=1), *_changes(recorder, target), *unresolved]
+
+
+def _static_namespace(tree: Any, path: Path, uses: list[str]) -> _Globals:
+    import ast
+
+    import sqlalchemy
+    from alembic import context, op
+    from sqlalchemy.dialects import mysql, postgresql
+
+    namespace = _Globals(
+        uses,
+        __name__="_ec_static_revision",
+        __file__=str(path),
+        op=op,
+        context=context,
+        sa=sqlalchemy,
+        sqlalchemy=sqlalchemy,
+        postgresql=postgresql,
+        mysql=mysql,
+    )
+    for node in tree.body:
+        try:
+            exec(compile(ast.Module([node], []), str(path), "exec"), namespace)
+        except Exception:  # noqa: BLE001 - a failed import leaves its names unknown
+            if isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    name = alias.asname or alias.name
+                    namespace.setdefault(name, _Unknown(name, uses))
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    name = alias.asname or alias.name.split(".")[0]
+                    namespace.setdefault(name, _Unknown(name, uses))
+    return namespace
+
+
+def _no_inspection() -> type[BaseException]:
+    from sqlalchemy.exc import NoInspectionAvailable
+
+    return NoInspectionAvailable
 
 
 def _error_line(error: BaseException, path: Path) -> int:
@@ -351,6 +429,9 @@ def _explain(error: BaseException) -> str:
         return f"it needs a live database connection (op.get_bind() or reflection): {first}"
     if "--sql mode" in text or "requires a live database connection" in text:
         return f"it needs a live database connection: {first}"
+    if "MockConnection" in text or isinstance(error, _no_inspection()):
+        # Offline, op.get_bind() is a mock: reflection and queries need the real database.
+        return f"it needs a live database connection (reflection or a query through op.get_bind()): {first}"
     return first
 
 
@@ -399,6 +480,13 @@ def _op_changes(op: Any, target: Target, line: int) -> list[c.Change]:
     from expandcontract.migrations import optypes
 
     if isinstance(op, ops.ExecuteSQLOp):
+        if isinstance(op.sqltext, _Unknown):
+            return [
+                c.Unverified(
+                    reason=f"read statically (the revision cannot be imported), this statement did not resolve: "
+                    f"op.execute() of {op.sqltext._name}, which comes from the app"
+                )
+            ]
         text = _execute_text(op, target)
         if text is None:
             return [c.Unverified(reason="op.execute() with an object ec cannot render")]
