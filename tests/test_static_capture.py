@@ -212,3 +212,66 @@ def test_what_a_revision_prints_is_kept_apart_and_shown_with_v(tmp_path: Path) -
     assert "migrating tokens" not in ec()
     assert "1 revision(s) printed output while ec ran them (ec lint -v shows it)" in ec()
     assert "    migrating tokens" in ec("-v")
+
+
+CORPUS = {
+    "app_import": (APP_IMPORT, 'op.add_column("users", sa.Column("nick", sa.String(20)))', "expand", "static"),
+    "skip_helper": (
+        "from myapp.migration import skip_based_on_legacy_engine_version\n",
+        'if skip_based_on_legacy_engine_version(op, __name__):\n    return\nop.drop_column("package", "legacy")',
+        "contract",
+        "static",
+    ),
+    "prints": (
+        "",
+        'print("upgrading")\nop.create_table("t1", sa.Column("id", sa.Integer(), primary_key=True))',
+        "expand",
+        "offline",
+    ),
+    "context_calls": (
+        "from alembic import context\n",
+        'if not context.is_offline_mode():\n    pass\nop.add_column("users", sa.Column("a", sa.Integer()))',
+        "expand",
+        "offline",
+    ),
+    "config_read": (
+        "",
+        'url = op.get_context().config.get_main_option("sqlalchemy.url")\n'
+        'op.add_column("users", sa.Column("b", sa.Integer()))',
+        "expand",
+        "offline",
+    ),
+    "batch_block": (
+        "",
+        'with op.batch_alter_table("users") as batch:\n    batch.add_column(sa.Column("c", sa.Integer()))',
+        "expand",
+        "offline",
+    ),
+    "data_fixup": ("", 'op.execute("UPDATE users SET a = 0 WHERE a IS NULL")', "data", "offline"),
+    "orm_in_try": (
+        "",
+        "try:\n    op.get_bind().execute(sa.text('SELECT 1')).scalar()\nexcept Exception:\n    pass",
+        "unknown",
+        "offline",
+    ),
+}
+
+
+def test_a_corpus_of_real_world_shaped_revisions(tmp_path: Path) -> None:
+    versions = tmp_path / "versions"
+    down = None
+    for name, (extra, body, _, _) in CORPUS.items():
+        write_revision(versions, name, body, down=down, extra=extra)
+        down = name
+    result = subprocess.run(
+        [sys.executable, "-m", "expandcontract.cli", "lint", str(versions), "--format", "json", "--no-cache"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    revisions = {r["revision"]: r for r in json.loads(result.stdout)["revisions"]}
+    got = {name: (revisions[name]["phase"], revisions[name]["capture"]) for name in CORPUS}
+    assert got == {name: (phase, capture) for name, (_, _, phase, capture) in CORPUS.items()}
+    known = sum(1 for r in revisions.values() if r["phase"] != "unknown")
+    assert known / len(revisions) >= 0.85  # the one unknown hides its real work behind a caught error
