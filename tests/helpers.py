@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import textwrap
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from expandcontract.config import Settings, settings_from_mapping
 from expandcontract.linter.engine import lint
@@ -68,3 +75,34 @@ def column_type(url: str, table: str, column: str) -> str:
         ).scalar()
     engine.dispose()
     return str(value)
+
+
+def run_alembic(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`alembic ARGS` in ``project`` as a separate process, with EC_DATABASE_URL set to ``url``."""
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=project,
+        env={**os.environ, "EC_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@contextlib.contextmanager
+def color_user(url: str, prefix: str = "ec_blue") -> Iterator[str]:
+    """A database user of its own for a color (MariaDB counts sessions by user when
+    performance_schema is off); dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    database = make_url(url).database
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE USER '{name}'@'%' IDENTIFIED BY 'pw'"))
+        conn.execute(text(f"GRANT ALL ON `{database}`.* TO '{name}'@'%'"))
+    try:
+        yield name
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP USER IF EXISTS '{name}'@'%'"))
+        engine.dispose()

@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 import expandcontract
 from expandcontract.config import settings_from_mapping
 from expandcontract.errors import ConfigError
-from tests.helpers import codes, lint_sql
+from tests.helpers import codes, lint_sql, run_alembic
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,14 +126,6 @@ def test_the_example_env_py_takes_a_url_encoded_password(postgres_url: URL, tmp_
     project = _example(tmp_path)
     url = postgres_url.set(password="p@ss%word").render_as_string(hide_password=False)
     assert "%40" in url and "%25" in url
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "0004"],
-        cwd=project,
-        env={**os.environ, "EC_DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_alembic(project, url, "upgrade", "0004")
     assert result.returncode == 0, result.stderr
     assert "p%40ss" not in result.stdout + result.stderr

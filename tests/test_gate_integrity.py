@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
 import expandcontract
 from expandcontract.config import Settings, settings_from_mapping
 from expandcontract.errors import ConcurrentRunError, GateClosed
 from expandcontract.runner.locks import migration_lock
+from tests.helpers import color_user
 from tests.test_lifecycle import _copy_example
 
 RACES = 20
@@ -37,18 +37,8 @@ def blue_user(server: str) -> Iterator[str | None]:
     if not server.startswith("mysql"):
         yield None
         return
-    name = f"ec_blue_{uuid.uuid4().hex[:8]}"
-    database = make_url(server).database
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"CREATE USER '{name}'@'%' IDENTIFIED BY 'pw'"))
-        conn.execute(text(f"GRANT ALL ON `{database}`.* TO '{name}'@'%'"))
-    try:
+    with color_user(server) as name:
         yield name
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f"DROP USER IF EXISTS '{name}'@'%'"))
-        engine.dispose()
 
 
 def _settings(blue_user: str | None, **runner: object) -> Settings:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from expandcontract.errors import (
     UnknownColorError,
 )
 from expandcontract.runner.locks import migration_lock
-from tests.helpers import write_revision
+from tests.helpers import color_user, run_alembic, write_revision
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,18 +51,8 @@ def blue_user(backend: str) -> Iterator[str | None]:
     if not backend.startswith("mysql"):
         yield None
         return
-    name = f"ec_blue_{uuid.uuid4().hex[:8]}"
-    database = make_url(backend).database
-    engine = create_engine(backend, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"CREATE USER '{name}'@'%' IDENTIFIED BY 'pw'"))
-        conn.execute(text(f"GRANT ALL ON `{database}`.* TO '{name}'@'%'"))
-    try:
+    with color_user(backend) as name:
         yield name
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f"DROP USER IF EXISTS '{name}'@'%'"))
-        engine.dispose()
 
 
 def _settings(blue_user: str | None, **runner: object) -> Settings:
@@ -593,23 +582,12 @@ def test_failure_after_an_autocommit_block_is_partial_on_postgres(postgres_url: 
 
 def test_a_gate_refusal_under_plain_alembic_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     """Measured: a 30-line traceback."""
-    import os
-    import subprocess
-    import sys
 
     project = _copy_example("rename-column", tmp_path)
     url = f"sqlite:///{tmp_path / 'app.db'}"
     expandcontract.deploy("blue", version="v1", expects=["0001"], url=url, project=project)
     expandcontract.switch("blue", url=url, project=project)
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=project,
-        env={**os.environ, "EC_DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_alembic(project, url, "upgrade", "head")
     assert result.returncode != 0  # alembic's own failure status (255)
     assert "FAILED: contract gate is closed:" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr

@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL
 
 import expandcontract
 from expandcontract.config import settings_from_mapping
-from tests.helpers import write_revision
+from tests.helpers import run_alembic, write_revision
 
 HEADER = "from expandcontract import recipes\n"
 
@@ -230,19 +230,7 @@ def _offline_project(tmp_path: Path, body: str) -> Path:
 
 
 def _render(project: Path, url: str) -> Any:
-    import os
-    import subprocess
-    import sys
-
-    return subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head", "--sql"],
-        cwd=project,
-        env={**os.environ, "EC_DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_alembic(project, url, "upgrade", "head", "--sql")
 
 
 def test_an_offline_backfill_script_fills_every_row_not_one_batch(postgres_url: URL, tmp_path: Path) -> None:
