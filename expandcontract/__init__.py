@@ -43,6 +43,7 @@ __all__ = [
     "rules",
     "status",
     "switch",
+    "verify",
 ]
 
 _LEDGER_COMMANDS = {"init", "deploy", "retire", "history", "status", "resolve", "forget"}
@@ -93,6 +94,10 @@ def __getattr__(name: str) -> Any:
         from expandcontract.migrations.scaffold import revision
 
         return revision
+    if name == "verify":
+        from expandcontract.verify.models import verify
+
+        return verify
     if name == "require_retired":
         from expandcontract.alembic import require_retired
 

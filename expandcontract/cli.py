@@ -254,6 +254,84 @@ def lint_command(
     sys.exit(EXIT_OK if exit_zero else report.exit_code)
 
 
+@main.command("verify")
+@click.option(
+    "--models",
+    "models",
+    required=True,
+    metavar="MODULE:ATTR",
+    help="The SQLAlchemy models: a MetaData, a declarative base or a registry, e.g. app.models:Base.",
+)
+@click.option(
+    "--project",
+    "-p",
+    "project",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    help="The Alembic project whose history builds the schema (default: the current directory).",
+)
+@click.option("--at", "at", metavar="REV", help="Check against the schema right after this revision.")
+@click.option(
+    "--after-contract",
+    is_flag=True,
+    help="Check against the schema after every revision, contract ones "
+    "included (the new color's models). Default: after the expand revisions (the old color's).",
+)
+@click.option("--dialect", "-d", type=click.Choice(["postgresql", "mysql", "mariadb"], case_sensitive=False))
+@click.option(
+    "--schema",
+    "schema",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A DDL dump of the database before the history's first revision.",
+)
+@click.option("--url", "url", metavar="URL", help="Read that starting schema from a live database (read only).")
+@click.option(
+    "--sys-path",
+    "sys_path",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the models (and the revisions' helpers) import from; repeatable.",
+)
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@_handle_errors
+def verify_command(
+    models: str,
+    project: Path,
+    at: str | None,
+    after_contract: bool,
+    dialect: str | None,
+    schema: Path | None,
+    url: str | None,
+    sys_path: tuple[Path, ...],
+    fmt: str,
+) -> None:
+    """Check that the app's SQLAlchemy models work on the schema they will get.
+
+    By default against the schema after the expand revisions (what the old color's models must
+    survive); --after-contract for the schema after every revision (the new color's models).
+    Findings (EV1xx): a mapped table or column the schema does not have, a type the model writes
+    that does not fit, a NOT NULL column without a default the model does not map. Same formats
+    and exit codes as `ec lint` (1 when there is an error finding).
+    """
+    from expandcontract.linter.reporters import render
+    from expandcontract.verify.models import verify
+
+    if at and after_contract:
+        raise click.UsageError("--at and --after-contract exclude each other")
+    report = verify(
+        models,
+        project,
+        at=at,
+        after_contract=after_contract,
+        dialect=dialect,
+        schema=schema,
+        url=url,
+        sys_path=list(sys_path),
+    )
+    click.echo(render(report, fmt), nl=False)
+    sys.exit(report.exit_code)
+
+
 @main.command("rules")
 @click.argument("code", required=False)
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)

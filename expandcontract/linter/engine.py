@@ -126,6 +126,8 @@ def classify_revisions(
     root: Path | None = None,
     use_cache: bool = False,
     changes: dict[str, list[c.Change]] | None = None,
+    inherit_env: bool = True,
+    config_file: Path | None = None,
 ) -> dict[str, UnitPhase]:
     """What each revision does, judged from its content as ``ec lint`` judges it: ``expand``,
     ``contract``, ``mixed``, ``unknown`` (part of it could not be read) or ``empty``. The runner
@@ -134,7 +136,7 @@ def classify_revisions(
     if target is not None:
         versions = {**settings.versions, target.dialect: target.version}
         settings = replace(settings, dialect=target.dialect, versions=versions)
-    source = Source(kind="revision", root=root or Path.cwd(), sys_path=list(sys_path))
+    source = Source(kind="revision", root=root or Path.cwd(), sys_path=list(sys_path), config_file=config_file)
     # No cache by default: a deployed app's directory may be read-only, and a handful of
     # pending revisions is quick to capture.
     cache = AnalysisCache.for_root(source.root, use_cache)
@@ -142,13 +144,15 @@ def classify_revisions(
     out: dict[str, UnitPhase] = {}
     # The runner's revisions are about to run for real anyway: their capture keeps the
     # environment (an app's settings module may need it), but still runs in the worker.
-    capturer = _Capturer(settings, inherit_env=True)
+    capturer = _Capturer(settings, inherit_env=inherit_env)
+    keys = {id(rev): cache.key(rev.text.encode("utf-8"), settings.target.dialect, "revision") for rev in revisions}
+    missing = [rev for rev in revisions if rev.revision is not None and not cache.has(keys[id(rev)])]
+    capturer.prefetch(missing, settings.target, list(sys_path), config_file)
     try:
         for rev in revisions:
             if rev.revision is None:
                 continue
-            key = cache.key(rev.text.encode("utf-8"), settings.target.dialect, "revision")
-            unit = _revision_unit(rev, source, settings, cache, key, capturer)
+            unit = _revision_unit(rev, source, settings, cache, keys[id(rev)], capturer)
             ctx = _context(unit, settings, facts)
             out[rev.revision] = ctx.phase or "empty"
             if changes is not None:

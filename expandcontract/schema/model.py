@@ -48,6 +48,8 @@ class TableState:
     bytes: int | None = None
     #: Only some columns are known (the table was first seen through a change to it).
     partial: bool = False
+    #: Columns dropped (or renamed away) by the changes applied: known to be gone.
+    dropped: set[str] = field(default_factory=set)
 
     def column(self, name: str) -> ColumnState | None:
         return self.columns.get(name.lower().strip('"`'))
@@ -58,6 +60,8 @@ class SchemaModel:
     tables: dict[str, TableState] = field(default_factory=dict)
     #: Where the starting point came from: ``history`` (replayed from base), ``dump``, ``catalog``.
     source: str = "history"
+    #: Tables dropped (or renamed away) by the changes applied: known to be gone.
+    dropped: set[str] = field(default_factory=set)
 
     def copy(self) -> SchemaModel:
         return copy.deepcopy(self)
@@ -78,10 +82,13 @@ class SchemaModel:
             for spec in change.columns:
                 created.columns[spec.name.lower()] = _column(spec)
             self.tables[key] = created
+            self.dropped.discard(key)
         elif isinstance(change, c.DropTable):
             self.tables.pop(key, None)
+            self.dropped.add(key)
         elif isinstance(change, c.RenameTable) and table is not None and change.new_name:
             self.tables[table_key(change.new_name)] = self.tables.pop(key)
+            self.dropped.add(key)
         elif table is None and isinstance(change, c.AddColumn) and key:
             # A table the model has not seen: what this change adds is still known.
             table = self.tables[key] = TableState(key, partial=True)
@@ -90,10 +97,13 @@ class SchemaModel:
             return
         elif isinstance(change, c.AddColumn):
             table.columns[change.column.name.lower()] = _column(change.column)
+            table.dropped.discard(change.column.name.lower())
         elif isinstance(change, c.DropColumn):
             table.columns.pop(change.column.lower(), None)
+            table.dropped.add(change.column.lower())
         elif isinstance(change, c.RenameColumn) and change.new_name:
             moved = table.columns.pop(change.column.lower(), None)
+            table.dropped.add(change.column.lower())
             if moved is not None:
                 moved.name = change.new_name
                 table.columns[change.new_name.lower()] = moved
