@@ -292,6 +292,13 @@ def lint_command(
     type=click.Path(path_type=Path, file_okay=False),
     help="Where the models (and the revisions' helpers) import from; repeatable.",
 )
+@click.option(
+    "--ref",
+    "ref",
+    metavar="GIT_REF",
+    help="Take the models as they are at this git ref (e.g. "
+    "origin/main: the old color's code), the history from the working tree.",
+)
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @_handle_errors
 def verify_command(
@@ -303,6 +310,7 @@ def verify_command(
     schema: Path | None,
     url: str | None,
     sys_path: tuple[Path, ...],
+    ref: str | None,
     fmt: str,
 ) -> None:
     """Check that the app's SQLAlchemy models work on the schema they will get.
@@ -327,6 +335,7 @@ def verify_command(
         schema=schema,
         url=url,
         sys_path=list(sys_path),
+        ref=ref,
     )
     click.echo(render(report, fmt), nl=False)
     sys.exit(report.exit_code)

@@ -300,3 +300,60 @@ def test_bad_models_are_clear_errors(tmp_path: Path) -> None:
     ):
         result = CliRunner().invoke(main, ["verify", "--models", spec, "--project", str(versions)])
         assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_the_old_models_from_a_git_ref(tmp_path: Path) -> None:
+    """One pre-merge job: the main branch's models on the pull request's schema."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    versions = repo / "migrations"
+    write_revision(versions, "r0", BASE_TABLE)
+    write_revision(versions, "r1", 'op.drop_column("users", "name")', down="r0", extra='phase = "contract"')
+    package = repo / "shop"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    header = "import sqlalchemy as sa\nfrom sqlalchemy.orm import DeclarativeBase\n\n\nclass Base(DeclarativeBase):\n    pass\n\n\n"
+    body = "class User(Base):\n    __tablename__ = 'users'\n"
+    (package / "models.py").write_text(header + body + textwrap.indent(V1.strip("\n"), "    ") + "\n", encoding="utf-8")
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-c", "user.email=t@e", "-c", "user.name=t", *args], cwd=repo, check=True, capture_output=True
+        )
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "v1")
+    (package / "models.py").write_text(header + body + textwrap.indent(V2.strip("\n"), "    ") + "\n", encoding="utf-8")
+
+    def verify_cli(*extra: str) -> tuple[int, list[str]]:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "expandcontract.cli",
+                "verify",
+                "--models",
+                "shop.models:Base",
+                "--project",
+                "migrations",
+                "--after-contract",
+                "--format",
+                "json",
+                *extra,
+            ],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ},
+        )
+        return result.returncode, [f["code"] for f in json.loads(result.stdout)["findings"]]
+
+    assert verify_cli() == (0, [])  # the pull request's models: they stopped mapping users.name
+    assert verify_cli("--ref", "HEAD") == (1, ["EV102"])  # main's models still map it

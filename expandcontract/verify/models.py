@@ -15,11 +15,12 @@ models must work on once the contract ran):
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -170,10 +171,29 @@ def verify(
     url: str | None = None,
     sys_path: Sequence[str | os.PathLike[str]] = (),
     settings: Settings | None = None,
+    ref: str | None = None,
 ) -> Report:
     """The engine of ``ec verify``: findings where the models at ``models`` would fail on the
     schema the project's history leaves (see :func:`schema_at`). Same report, formats and exit
-    codes as ``ec lint``."""
+    codes as ``ec lint``.
+
+    ``ref``: take the models as they are at this git ref (a temporary worktree; the current
+    directory and ``sys_path`` are mapped to the same places in it), while the history comes
+    from the working tree - "the old code on the new schema" in one pre-merge job."""
+    if ref is not None:
+        with _worktree(ref) as (top, root):
+            mapped = [root / Path(p).resolve().relative_to(top) for p in (*sys_path, Path.cwd()) if _inside(p, top)]
+            return verify(
+                models,
+                project,
+                at=at,
+                after_contract=after_contract,
+                dialect=dialect,
+                schema=schema,
+                url=url,
+                sys_path=mapped,
+                settings=settings,
+            )
     from expandcontract.schema.sources import from_catalog, from_dump
 
     if settings is None:
@@ -217,6 +237,42 @@ def verify(
             )
     report.findings.sort(key=lambda f: (f.statement or "", f.code))
     return report
+
+
+def _inside(path: str | os.PathLike[str], top: Path) -> bool:
+    try:
+        Path(path).resolve().relative_to(top)
+    except ValueError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _worktree(ref: str) -> Iterator[tuple[Path, Path]]:
+    """(the repository's top, a temporary worktree of it at ``ref``)."""
+    import subprocess
+    import tempfile
+
+    from expandcontract.errors import GitError
+
+    def git(*args: str, cwd: Path | None = None) -> str:
+        try:
+            result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            raise GitError(ref, "git is not installed") from None
+        if result.returncode != 0:
+            raise GitError(ref, result.stderr.strip() or "git failed")
+        return result.stdout
+
+    top = Path(git("rev-parse", "--show-toplevel").strip())
+    git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=top)
+    with tempfile.TemporaryDirectory(prefix="ec-verify-") as scratch:
+        tree = Path(scratch) / "tree"
+        git("worktree", "add", "--detach", str(tree), ref, cwd=top)
+        try:
+            yield top, tree
+        finally:
+            git("worktree", "remove", "--force", str(tree), cwd=top)
 
 
 def _check_table(table: Any, name: str, state: SchemaModel, settings: Settings) -> list[tuple[str, str, str]]:
