@@ -316,7 +316,10 @@ def test_the_old_models_from_a_git_ref(tmp_path: Path) -> None:
     package = repo / "shop"
     package.mkdir()
     (package / "__init__.py").write_text("", encoding="utf-8")
-    header = "import sqlalchemy as sa\nfrom sqlalchemy.orm import DeclarativeBase\n\n\nclass Base(DeclarativeBase):\n    pass\n\n\n"
+    header = (
+        "import sqlalchemy as sa\nfrom sqlalchemy.orm import DeclarativeBase\n\n\n"
+        "class Base(DeclarativeBase):\n    pass\n\n\n"
+    )
     body = "class User(Base):\n    __tablename__ = 'users'\n"
     (package / "models.py").write_text(header + body + textwrap.indent(V1.strip("\n"), "    ") + "\n", encoding="utf-8")
 
