@@ -258,10 +258,17 @@ def lint_command(
 @click.option(
     "--models",
     "models",
-    required=True,
     metavar="MODULE:ATTR",
     help="The SQLAlchemy models: a MetaData, a declarative base or a registry, e.g. app.models:Base.",
 )
+@click.option(
+    "--usage",
+    is_flag=True,
+    help="Instead: watch the database's statement statistics for --window and report statements that still use "
+    "what the pending contract revisions drop or rename.",
+)
+@click.option("--window", type=DURATION, default=60.0, show_default="60s", help="How long --usage watches.")
+@click.option("--environment", "-e", envvar="EC_ENVIRONMENT", help="With --usage: the environment (default: config).")
 @click.option(
     "--project",
     "-p",
@@ -302,7 +309,10 @@ def lint_command(
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @_handle_errors
 def verify_command(
-    models: str,
+    models: str | None,
+    usage: bool,
+    window: float,
+    environment: str | None,
     project: Path,
     at: str | None,
     after_contract: bool,
@@ -320,10 +330,31 @@ def verify_command(
     Findings (EV1xx): a mapped table or column the schema does not have, a type the model writes
     that does not fit, a NOT NULL column without a default the model does not map. Same formats
     and exit codes as `ec lint` (1 when there is an error finding).
+
+    With --usage (no --models): read the database's statement statistics (pg_stat_statements,
+    performance_schema digests) twice, --window apart, and report every statement that ran in
+    between and references a table or column a pending contract revision drops or renames -
+    a cron job or a forgotten query no color owns. Exit 1 when any did, 2 when the server keeps no
+    statistics (the message says how to turn them on).
     """
     from expandcontract.linter.reporters import render
     from expandcontract.verify.models import verify
 
+    if usage:
+        from expandcontract.verify.usage import usage_check
+
+        result = usage_check(window, url=url, environment=environment, project=project)
+        if fmt == "json":
+            click.echo(json.dumps(result.to_dict(), indent=2))
+        else:
+            for rev, objects in result.removes.items():
+                click.echo(f"{rev} removes: {', '.join(objects)}")
+            for use in result.uses:
+                click.echo(f"still used ({use.calls} call(s) in {window:g}s): {use.text}  [{', '.join(use.objects)}]")
+            click.echo(f"{len(result.uses)} statement(s) still use what the contract revisions remove")
+        sys.exit(result.exit_code)
+    if not models:
+        raise click.UsageError("--models is required (or --usage)")
     if at and after_contract:
         raise click.UsageError("--at and --after-contract exclude each other")
     report = verify(

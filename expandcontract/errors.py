@@ -205,3 +205,11 @@ class InterruptedRunError(ExpandContractError):
         lines.append("Do one of:")
         lines += [f"  - {s}" for s in steps]
         super().__init__("\n".join(lines))
+
+
+class UsageUnknown(ExpandContractError):
+    """The database keeps no statement statistics, so ec cannot tell whether anything still runs
+    the SQL a contract revision breaks; the message says how to turn them on."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(f"cannot check which statements still run: {how}")

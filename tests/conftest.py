@@ -124,6 +124,32 @@ def private_mariadb_url(private_mariadb: URL) -> Iterator[URL]:
     yield from _fresh_database(private_mariadb, "`")
 
 
+@pytest.fixture(scope="session")
+def private_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+    """A throwaway PostgreSQL with pg_stat_statements preloaded (the shared server does not load
+    it), started here on 127.0.0.1, stopped at the end of the session."""
+    import shutil
+    import tempfile
+
+    from tests.postgres_server import PostgresUnavailable, private_postgres
+
+    # A directory of its own straight under the temporary directory: pytest's are private to
+    # root, and the cluster may have to belong to the postgres user.
+    base = Path(tempfile.mkdtemp(prefix="ec-test-postgres-"))
+    try:
+        with private_postgres(base) as url:
+            yield url
+    except PostgresUnavailable as error:
+        _unavailable("postgres", str(error))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres_url(private_postgres: URL) -> Iterator[URL]:
+    yield from _fresh_database(private_postgres, '"')
+
+
 @pytest.fixture
 def fake_ghost(tmp_path: Path) -> str:
     """An executable named gh-ost that runs tests/fixtures/fake_gh_ost.py (gh-ost's protocol, no binary)."""
