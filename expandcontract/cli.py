@@ -874,13 +874,37 @@ _RESUME = click.option(
 )
 
 
+def _usage_options(fn: F) -> F:
+    fn = click.option("--reason", help="Why, with --force-usage (recorded).")(fn)
+    return click.option(
+        "--force-usage",
+        is_flag=True,
+        help="Run contract revisions although the usage check (runner.usage-window) found statements still "
+        "using what they remove; needs --reason.",
+    )(fn)
+
+
+def _usage_override(force_usage: bool, reason: str | None) -> str | None:
+    if force_usage and not (reason and reason.strip()):
+        raise click.UsageError("--force-usage needs --reason '...': the override is recorded in the event log")
+    return reason if force_usage else None
+
+
 @main.command("expand")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_RESUME
+@_usage_options
 @_db_options
 @_handle_errors
 def expand_command(
-    fmt: str, resume: bool, url: str | None, environment: str | None, config: Path | None, project: Path | None
+    fmt: str,
+    resume: bool,
+    force_usage: bool,
+    reason: str | None,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
 ) -> None:
     """Apply pending expand revisions safely (timeouts, lock-timeout retries, one run at a time).
 
@@ -892,23 +916,37 @@ def expand_command(
     exit 1 with what was found and the steps out; `--resume` reruns it if it declares
     `resumable = True`.
     """
-    _run_command("expand", fmt, {**_db_kwargs(url, environment, config, project), "resume": resume})
+    override = _usage_override(force_usage, reason)
+    kwargs = {**_db_kwargs(url, environment, config, project), "resume": resume, "usage_override": override}
+    _run_command("expand", fmt, kwargs)
 
 
 @main.command("contract")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_RESUME
+@_usage_options
 @_db_options
 @_handle_errors
 def contract_command(
-    fmt: str, resume: bool, url: str | None, environment: str | None, config: Path | None, project: Path | None
+    fmt: str,
+    resume: bool,
+    force_usage: bool,
+    reason: str | None,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
 ) -> None:
     """Apply pending revisions including contract ones - only when the gate is open.
 
     Refuses (exit 1), before running anything, while a color that needs the old schema is not
-    retired, naming the color, its sessions and the revisions waiting.
+    retired, naming the color, its sessions and the revisions waiting. With runner.usage-window
+    set, it also watches the database's statement statistics that long before each contract
+    revision and refuses while anything still uses what it removes (--force-usage --reason).
     """
-    _run_command("contract", fmt, {**_db_kwargs(url, environment, config, project), "resume": resume})
+    override = _usage_override(force_usage, reason)
+    kwargs = {**_db_kwargs(url, environment, config, project), "resume": resume, "usage_override": override}
+    _run_command("contract", fmt, kwargs)
 
 
 @main.command("downgrade")

@@ -75,6 +75,9 @@ class RunnerSettings:
             return self.lock_timeout
         return 1.0 if kind == "mysql" else 0.2
 
+    #: Before a contract revision runs, watch the statement statistics this long for anything
+    #: still using what it removes (0: off). See ``ec verify --usage``.
+    usage_window: float = 0.0
     #: How a revision whose content cannot be read offline is gated at run time: ``contract``
     #: (what it hides may break the old color) or ``declared`` (trust its ``phase``).
     unclassified: str = "contract"
@@ -171,6 +174,7 @@ _RUNNER_KEYS = {
     "retry-max-delay",
     "advisory-lock-timeout",
     "unclassified",
+    "usage-window",
 }
 
 
@@ -390,6 +394,7 @@ def _runner(value: object, path: Path | None) -> RunnerSettings:
             "retry-initial-delay",
             "retry-max-delay",
             "advisory-lock-timeout",
+            "usage-window",
         ):
             if key in values:
                 changes[key.replace("-", "_")] = parse_duration(values[key], f"runner.{key}")

@@ -213,3 +213,25 @@ class UsageUnknown(ExpandContractError):
 
     def __init__(self, how: str) -> None:
         super().__init__(f"cannot check which statements still run: {how}")
+
+
+class UsageFound(ExpandContractError):
+    """Statements still run that use what a contract revision removes (``ec verify --usage``)."""
+
+    exit_code = 1
+
+    def __init__(self, revision: str, uses: Sequence[object]) -> None:
+        self.revision = revision
+        self.uses = list(uses)
+        lines = [f"  {getattr(u, 'calls', '?')} call(s): {getattr(u, 'text', u)}" for u in self.uses[:5]]
+        super().__init__(
+            f"{revision} removes what these statements still use (a job or a query no color owns?):\n"
+            + "\n".join(lines)
+            + "\nStop them, or run anyway with --force-usage --reason '...' (recorded)"
+        )
+
+    def details(self) -> dict[str, object]:
+        return {
+            "revision": self.revision,
+            "uses": [u.to_dict() if hasattr(u, "to_dict") else str(u) for u in self.uses],
+        }

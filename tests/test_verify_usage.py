@@ -52,15 +52,19 @@ class Cron(threading.Thread):
 
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True)
-        self.url, self.stop, self.runs = url, threading.Event(), 0
+        self.url, self.stop, self.runs, self.failed = url, threading.Event(), 0, False
 
     def run(self) -> None:
         engine = create_engine(self.url)
         deadline = time.monotonic() + 30
         with engine.connect() as conn:
             while not self.stop.is_set() and time.monotonic() < deadline:
-                conn.execute(text("SELECT id, name FROM users WHERE id > 0")).all()
-                conn.commit()
+                try:
+                    conn.execute(text("SELECT id, name FROM users WHERE id > 0")).all()
+                    conn.commit()
+                except Exception:  # noqa: BLE001 - the column is gone: what the override risked
+                    self.failed = True
+                    return
                 self.runs += 1
                 time.sleep(0.05)
         engine.dispose()
@@ -90,3 +94,51 @@ def test_without_statistics_it_says_so_and_how(postgres_url: URL, tmp_path: Path
     kw = _project(tmp_path, postgres_url.render_as_string(hide_password=False))
     with pytest.raises(UsageUnknown, match="pg_stat_statements is not installed in this database"):
         usage_check(0.1, **kw)
+
+
+def test_the_gate_waits_while_anything_still_uses_what_a_contract_removes(stats_url: str, tmp_path: Path) -> None:
+    """With runner.usage-window set, `ec contract` watches the statistics before each contract
+    revision: refused while the job runs (even with the old color gone), applied once it stops."""
+    from expandcontract.errors import UsageFound
+
+    kw = _project(tmp_path, stats_url)
+    kw["settings"] = settings_from_mapping({"runner": {"usage-window": "1s"}})
+    expandcontract.deploy("green", version="v2", **kw)
+    expandcontract.switch("green", **kw)  # nothing else recorded: the gate itself is open
+    cron = Cron(stats_url)
+    cron.start()
+    try:
+        time.sleep(0.3)
+        with pytest.raises(UsageFound, match="r1 removes what these statements still use"):
+            expandcontract.contract(**kw)
+    finally:
+        cron.stop.set()
+        cron.join()
+    engine = create_engine(stats_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM users WHERE id = 1")).scalar() == "a"  # not dropped
+    engine.dispose()
+    assert expandcontract.contract(**kw).applied == ["r1"]  # the job stopped: the window is clean
+
+
+def test_the_usage_refusal_can_be_overridden_with_a_recorded_reason(private_postgres_url: URL, tmp_path: Path) -> None:
+    url = private_postgres_url.render_as_string(hide_password=False)
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+    engine.dispose()
+    kw = _project(tmp_path, url)
+    kw["settings"] = settings_from_mapping({"runner": {"usage-window": "1s"}})
+    expandcontract.deploy("green", version="v2", **kw)
+    expandcontract.switch("green", **kw)
+    cron = Cron(url)
+    cron.start()
+    try:
+        time.sleep(0.3)
+        report = expandcontract.contract(usage_override="the report job is being rewritten today", **kw)
+    finally:
+        cron.stop.set()
+        cron.join()
+    assert report.applied == ["r1"]
+    overridden = [e for e in expandcontract.history(**kw) if e.action == "usage-overridden"]
+    assert len(overridden) == 1 and overridden[0].reason == "the report job is being rewritten today"

@@ -59,7 +59,9 @@ def expand(
     is closed. In the two-branch layout contract revisions are left to :func:`contract`.
 
     ``resume=True`` reruns a revision whose earlier run never finished, when it declares
-    ``resumable = True``; otherwise such a revision raises :class:`InterruptedRunError`."""
+    ``resumable = True``; otherwise such a revision raises :class:`InterruptedRunError`.
+    ``usage_override``: a reason to run contract revisions although the usage check
+    (``runner.usage-window``) found statements still using what they remove (recorded)."""
     return _run("expand", echo=echo, online=(online_plan, online_progress), **kwargs)
 
 
@@ -159,6 +161,7 @@ def _run(
     echo: Echo | None,
     online: tuple[Callable[[str, Any], None] | None, Callable[[str, Any], None] | None] = (None, None),
     resume: bool = False,
+    usage_override: str | None = None,
     **kwargs: Any,
 ) -> RunReport:
     say = echo or (lambda message: None)
@@ -195,7 +198,7 @@ def _run(
                 lambda table, plan: say(f"  online change of {table}: {plan.engine} ({plan.reason})")
             )
             with reporting(on_plan, online[1] or _online_progress(say)):
-                _apply_plan(mode, plan, project, target, engine, ledger, report, say, resume)
+                _apply_plan(mode, plan, project, target, engine, ledger, report, say, resume, usage_override)
     finally:
         engine.dispose()
     return report
@@ -227,6 +230,7 @@ def _apply_plan(
     report: RunReport,
     say: Echo,
     resume: bool = False,
+    usage_override: str | None = None,
 ) -> None:
     graph = project.graph
     held: set[str] = set()
@@ -257,6 +261,7 @@ def _apply_plan(
                 report.waiting[rev] = str(decision)
                 say(f"stop: {decision}")
                 continue
+            _check_usage(rev, graph, engine, ledger, target, say, usage_override)
         with connect(engine) as conn:
             interrupted = [r for r in ledger.runs(conn, None) if r.revision == rev]
         if interrupted or rev in ahead:
@@ -275,6 +280,44 @@ def _apply_plan(
                     details={"revision": rev, "closed_runs": [r.id for r in interrupted]},
                 )
         report.applied.append(rev)
+
+
+def _check_usage(
+    rev: str, graph: Any, engine: Any, ledger: Ledger, target: Target, say: Echo, override: str | None
+) -> None:
+    """With ``runner.usage-window`` set: before a contract revision runs, watch the statement
+    statistics that long; refuse while anything still uses what the revision removes (or while
+    nothing can tell), unless overridden with a reason (recorded)."""
+    from expandcontract.errors import UsageFound, UsageUnknown
+    from expandcontract.verify.usage import StatisticsUnavailable, removed_objects, watch
+
+    window = target.settings.runner.usage_window
+    removed = removed_objects(graph.captured.get(rev, []))
+    if window <= 0 or not removed:
+        return
+    say(f"  watching statement statistics for {window:g}s: does anything still use {rev}'s removals?")
+    with connect(engine) as conn:
+        from expandcontract.db import server_target
+
+        dialect = server_target(conn, target.settings.target).dialect
+        try:
+            found = watch(conn, {rev: removed}, window, dialect)
+            problem: ExpandContractError | None = UsageFound(rev, found) if found else None
+        except StatisticsUnavailable as error:
+            problem = UsageUnknown(str(error))
+    if problem is None:
+        return
+    if not (override and override.strip()):
+        raise problem
+    with connect(engine) as conn, conn.begin():
+        ledger.log(
+            conn,
+            target.environment,
+            "usage-overridden",
+            reason=override,
+            details={"revision": rev, "why": str(problem)},
+        )
+    say(f"  overridden (recorded): {problem}")
 
 
 def resumable(path: Any) -> bool:
