@@ -52,5 +52,6 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[postgresql,mysql]", "squawk-cli")
     session.run("python", "bench/bench_lint.py", *session.posargs)
     session.run("python", "bench/bench_runner.py")
+    session.run("python", "bench/bench_verify.py")
     session.run("python", "bench/bench_switch.py")  # needs haproxy and nginx installed
     session.run("python", "bench/bench_online.py")  # needs EC_BENCH_MYSQL_URL and percona-toolkit

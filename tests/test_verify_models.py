@@ -34,6 +34,7 @@ age = sa.Column(sa.Integer)
 score = sa.Column(sa.Numeric(10, 2))
 """
 V2 = V1.replace("name = sa.Column(sa.String(50))\n", "")
+LEGACY = "class Legacy(Base):\n    __tablename__ = 'legacy'\n    id = sa.Column(sa.Integer, primary_key=True)\n"
 
 # name: (models of users, extra model classes, revisions after the base [(body, phase)], whose models, breaks)
 CASES: dict[str, tuple[str, str, list[tuple[str, str]], str, bool]] = {
@@ -120,6 +121,120 @@ CASES: dict[str, tuple[str, str, list[tuple[str, str]], str, bool]] = {
         False,
     ),
     "old-sneaky-drop": (V1, "", [('op.drop_column("users", "name")', "expand")], "old", True),
+    "old-email-narrowed": (
+        V1,
+        "",
+        [
+            (
+                'op.alter_column("users", "email", type_=sa.String(50), existing_type=sa.String(100), existing_nullable=False)',
+                "expand",
+            )
+        ],
+        "old",
+        True,
+    ),
+    "old-declared-contract-drop": (V1, "", [('op.drop_column("users", "age")', "contract")], "old", True),
+    "old-table-renamed": (V1, LEGACY, [('op.rename_table("legacy", "archive")', "expand")], "old", True),
+    "old-name-made-not-null": (
+        V1,
+        "",
+        [('op.alter_column("users", "name", nullable=False, existing_type=sa.String(50))', "expand")],
+        "old",
+        True,
+    ),
+    "old-check-constraint": (
+        V1,
+        "",
+        [('op.create_check_constraint("ck_age", "users", "age > 0")', "expand")],
+        "old",
+        False,
+    ),
+    "old-fk-column": (
+        V1,
+        "",
+        [('op.add_column("users", sa.Column("team_id", sa.Integer(), sa.ForeignKey("legacy.id")))', "expand")],
+        "old",
+        False,
+    ),
+    "old-server-default-added": (
+        V1,
+        "",
+        [
+            (
+                'op.alter_column("users", "email", server_default="x", existing_type=sa.String(100), existing_nullable=False)',
+                "expand",
+            )
+        ],
+        "old",
+        False,
+    ),
+    "old-email-made-nullable": (
+        V1,
+        "",
+        [('op.alter_column("users", "email", nullable=True, existing_type=sa.String(100))', "expand")],
+        "old",
+        False,
+    ),
+    "old-sneaky-drop-age": (V1, "", [('op.drop_column("users", "age")', "expand")], "old", True),
+    "old-sneaky-drop-score": (V1, "", [('op.drop_column("users", "score")', "expand")], "old", True),
+    "new-age-renamed": (
+        V2,
+        "",
+        [('op.alter_column("users", "age", new_column_name="years", existing_type=sa.Integer())', "contract")],
+        "new",
+        True,
+    ),
+    "old-legacy-dropped": (V1, LEGACY, [('op.drop_table("legacy")', "contract")], "old", True),
+    "old-name-renamed": (
+        V1,
+        "",
+        [('op.alter_column("users", "name", new_column_name="full_name", existing_type=sa.String(50))', "expand")],
+        "old",
+        True,
+    ),
+    "old-required-bigint-added": (
+        V1,
+        "",
+        [('op.add_column("users", sa.Column("org", sa.BigInteger(), nullable=False))', "expand")],
+        "old",
+        True,
+    ),
+    "old-name-to-char": (
+        V1,
+        "",
+        [('op.alter_column("users", "name", type_=sa.CHAR(5), existing_type=sa.String(50))', "expand")],
+        "old",
+        True,
+    ),
+    "old-drop-unmapped-legacy": (V1, "", [('op.drop_table("legacy")', "contract")], "old", False),
+    "old-two-nullable-columns": (
+        V1,
+        "",
+        [
+            (
+                'op.add_column("users", sa.Column("a", sa.Integer()))\nop.add_column("users", sa.Column("b", sa.Text()))',
+                "expand",
+            )
+        ],
+        "old",
+        False,
+    ),
+    "old-rename-unmapped-table": (V1, "", [('op.rename_table("legacy", "archive")', "expand")], "old", False),
+    "old-index-on-name": (V1, "", [('op.create_index("ix_users_name", "users", ["name"])', "expand")], "old", False),
+    "old-age-default-added": (
+        V1,
+        "",
+        [('op.alter_column("users", "age", server_default="0", existing_type=sa.Integer())', "expand")],
+        "old",
+        False,
+    ),
+    "old-name-to-text": (
+        V1,
+        "",
+        [('op.alter_column("users", "name", type_=sa.Text(), existing_type=sa.String(50))', "expand")],
+        "old",
+        False,
+    ),
     # --- the new color's models on the schema after every revision ---
     "new-still-maps-dropped": (V1, "", [('op.drop_column("users", "name")', "contract")], "new", True),
     "new-maps-renamed": (
@@ -174,6 +289,136 @@ CASES: dict[str, tuple[str, str, list[tuple[str, str]], str, bool]] = {
         False,
     ),
     "new-drop-table-unmapped": (V2, "", [('op.drop_table("legacy")', "contract")], "new", False),
+    "new-maps-dropped-age": (V2, "", [('op.drop_column("users", "age")', "contract")], "new", True),
+    "new-email-narrowed": (
+        V2,
+        "",
+        [
+            (
+                'op.alter_column("users", "email", type_=sa.String(50), existing_type=sa.String(100), existing_nullable=False)',
+                "contract",
+            )
+        ],
+        "new",
+        True,
+    ),
+    "new-table-renamed": (V2, LEGACY, [('op.rename_table("legacy", "archive")', "contract")], "new", True),
+    "new-required-added-unmapped": (
+        V2,
+        "",
+        [('op.add_column("users", sa.Column("tenant", sa.Integer(), nullable=False))', "contract")],
+        "new",
+        True,
+    ),
+    "new-unmapped-nullable": (
+        V2.replace("age = sa.Column(sa.Integer)\n", ""),
+        "",
+        [('op.drop_column("users", "name")', "contract")],
+        "new",
+        False,
+    ),
+    "new-required-with-default-unmapped": (
+        V2,
+        "",
+        [('op.add_column("users", sa.Column("tier", sa.Text(), nullable=False, server_default="free"))', "expand")],
+        "new",
+        False,
+    ),
+    "new-email-widened": (
+        V2,
+        "",
+        [
+            (
+                'op.alter_column("users", "email", type_=sa.String(200), existing_type=sa.String(100), existing_nullable=False)',
+                "expand",
+            )
+        ],
+        "new",
+        False,
+    ),
+    "new-maps-renamed-target": (
+        V2.replace(
+            "email = sa.Column(sa.String(100), nullable=False)",
+            "email_address = sa.Column(sa.String(100), nullable=False)",
+        ),
+        "",
+        [
+            (
+                'op.alter_column("users", "email", new_column_name="email_address", existing_type=sa.String(100), existing_nullable=False)',
+                "contract",
+            )
+        ],
+        "new",
+        False,
+    ),
+    "new-score-dropped": (V2, "", [('op.drop_column("users", "score")', "contract")], "new", True),
+    "new-required-text-added": (
+        V2,
+        "",
+        [('op.add_column("users", sa.Column("bio", sa.Text(), nullable=False))', "contract")],
+        "new",
+        True,
+    ),
+    "new-age-narrowed": (
+        V2,
+        "",
+        [('op.alter_column("users", "age", type_=sa.SmallInteger(), existing_type=sa.Integer())', "contract")],
+        "new",
+        True,
+    ),
+    "new-score-precision-down": (
+        V2,
+        "",
+        [('op.alter_column("users", "score", type_=sa.Numeric(6, 2), existing_type=sa.Numeric(10, 2))', "contract")],
+        "new",
+        True,
+    ),
+    "new-score-widened": (
+        V2,
+        "",
+        [('op.alter_column("users", "score", type_=sa.Numeric(12, 2), existing_type=sa.Numeric(10, 2))', "expand")],
+        "new",
+        False,
+    ),
+    "new-drop-score-unmapped": (
+        V2.replace("score = sa.Column(sa.Numeric(10, 2))\n", ""),
+        "",
+        [('op.drop_column("users", "score")', "contract")],
+        "new",
+        False,
+    ),
+    "new-nick-added-unmapped": (
+        V2,
+        "",
+        [('op.add_column("users", sa.Column("nick", sa.String(20)))', "expand")],
+        "new",
+        False,
+    ),
+    "new-age-not-null-with-default": (
+        V2,
+        "",
+        [
+            (
+                'op.alter_column("users", "age", nullable=False, server_default="0", existing_type=sa.Integer())',
+                "contract",
+            )
+        ],
+        "new",
+        False,
+    ),
+    "new-legacy-renamed-unmapped": (V2, "", [('op.rename_table("legacy", "archive")', "contract")], "new", False),
+    "new-email-to-text": (
+        V2,
+        "",
+        [
+            (
+                'op.alter_column("users", "email", type_=sa.Text(), existing_type=sa.String(100), existing_nullable=False)',
+                "expand",
+            )
+        ],
+        "new",
+        False,
+    ),
 }
 
 
@@ -232,18 +477,24 @@ def _breaks(url: str, metadata: Any) -> bool:
         engine.dispose()
 
 
+@pytest.fixture(params=["postgresql", "mariadb"])
+def server(request: pytest.FixtureRequest) -> tuple[str, str]:
+    url: URL = request.getfixturevalue("postgres_url" if request.param == "postgresql" else "mysql_url")
+    return request.param, url.render_as_string(hide_password=False)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_verify_flags_exactly_the_pairs_that_break(name: str, postgres_url: URL, tmp_path: Path) -> None:
+def test_verify_flags_exactly_the_pairs_that_break(name: str, server: tuple[str, str], tmp_path: Path) -> None:
     users, extra, revisions, whose, _ = CASES[name]
-    url = postgres_url.render_as_string(hide_password=False)
+    dialect, url = server
     versions = tmp_path / "versions"
     write_revision(versions, "r0", BASE_TABLE)
     down = "r0"
     for i, (body, phase) in enumerate(revisions, start=1):
         write_revision(versions, f"r{i}", body, down=down, extra=f'phase = "{phase}"')
         down = f"r{i}"
-    models = _models(tmp_path, name, users, extra)
-    settings = settings_from_mapping({})
+    models = _models(tmp_path, f"{name}-{dialect}", users, extra)
+    settings = settings_from_mapping({"dialect": dialect})
     kw: dict[str, Any] = {"url": url, "project": versions, "settings": settings}
     # Every revision runs (the new color is live, nothing else recorded): for the old color's
     # models this is "what if these revisions ran while it still took traffic" (--at head).
@@ -255,14 +506,14 @@ def test_verify_flags_exactly_the_pairs_that_break(name: str, postgres_url: URL,
 
     metadata, _ = load_metadata(models, [tmp_path])
     measured = _breaks(url, metadata)
-    assert measured == CASES[name][4], f"{name}: the seeded label does not match the database"
+    assert measured == CASES[name][4], f"{name} on {dialect}: the seeded label does not match the database"
     last = f"r{len(revisions)}"
     if whose == "old":
         report = verify(models, versions, at=last, sys_path=[tmp_path], settings=settings)
     else:
         report = verify(models, versions, after_contract=True, sys_path=[tmp_path], settings=settings)
     flagged = [f.code for f in report.findings if f.severity == "error"]
-    assert bool(flagged) == measured, f"{name}: ec verify said {flagged}, the database said breaks={measured}"
+    assert bool(flagged) == measured, f"{name} on {dialect}: ec verify said {flagged}, the database: breaks={measured}"
 
 
 def test_by_default_the_old_models_meet_the_schema_after_the_expand_revisions(tmp_path: Path) -> None:

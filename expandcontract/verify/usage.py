@@ -143,10 +143,16 @@ def uses(
     """Statements whose count grew from ``before`` to ``after`` and that reference an object a
     revision (the keys of ``removed``) takes away."""
     counted = {d.id: d.calls for d in before}
+    # Only texts naming a removed table can reference it: parse those alone (thousands of
+    # digests otherwise cost seconds of parsing).
+    names = {table.rsplit(".", 1)[-1] for items in removed.values() for table, _ in items}
     out: list[Use] = []
     for digest in after:
         ran = digest.calls - counted.get(digest.id, 0)
         if ran <= 0:
+            continue
+        lowered = digest.text.lower()
+        if not any(name in lowered for name in names):
             continue
         refs = references(digest.text, dialect)
         objects: list[str] = []
