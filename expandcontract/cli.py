@@ -474,6 +474,13 @@ def init_command(fmt: str, url: str | None, environment: str | None, config: Pat
     help="Revision(s) the color's code was built against (default: the project's heads).",
 )
 @click.option("--new", "new", is_flag=True, help="COLOR is a new color (beyond the first two, or the configured ones).")
+@click.option(
+    "--ref",
+    "ref",
+    metavar="GIT_REF",
+    help="The git ref of the color's code: `ec status` then checks its "
+    "models (verify-models) against the schema it will meet.",
+)
 @click.option("--reason", help="Why, for the event log.")
 @_FORMAT
 @_db_options
@@ -484,6 +491,7 @@ def deploy_command(
     version: str,
     expects: tuple[str, ...],
     new: bool,
+    ref: str | None,
     reason: str | None,
     url: str | None,
     environment: str | None,
@@ -499,6 +507,7 @@ def deploy_command(
         expects=list(expects),
         reason=reason,
         new=new,
+        ref=ref,
         **_db_kwargs(url, environment, config, project),
     )
     text = f"{state.color}: {state.state}, version {state.version}, expects {' '.join(state.expects) or '-'}"
@@ -810,6 +819,10 @@ def _render_status(result: Any) -> str:
             lines.append(f"traffic ({result.traffic['backend']}, {result.traffic['source']}): {shares}")
     for problem in result.problems:
         lines.append(f"problem: {problem}")
+    for color, findings in result.models.items():
+        state = "ok" if not findings else f"{len(findings)} error(s)"
+        lines.append(f"models of {color}: {state}")
+        lines += [f"  {f['code']} {f['message']}" for f in findings]
     lines.append(result.verdict)
     return "\n".join(lines)
 

@@ -133,6 +133,8 @@ class Settings:
     schema_url: str | None = None
     #: Directories revisions import from when `ec lint` runs them (the app's helpers).
     sys_path: tuple[Path, ...] = ()
+    #: The app's models (``package.module:Base``) for ``ec verify`` and ``ec status``.
+    verify_models: str | None = None
     #: Where the settings came from (None: built-in defaults).
     path: Path | None = None
 
@@ -142,6 +144,7 @@ class Settings:
 
 
 _KEYS = {
+    "verify-models",
     "sys-path",
     "schema-file",
     "schema-url",
@@ -264,6 +267,8 @@ def settings_from_mapping(table: dict[str, Any], *, path: Path | None = None) ->
     if "schema-file" in values:
         where = Path(str(values["schema-file"]))
         changes["schema_file"] = where if where.is_absolute() or path is None else path.parent / where
+    if "verify-models" in values:
+        changes["verify_models"] = str(values["verify-models"])
     if "sys-path" in values:
         entries = values["sys-path"]
         if isinstance(entries, str):

@@ -611,3 +611,56 @@ def test_the_old_models_from_a_git_ref(tmp_path: Path) -> None:
 
     assert verify_cli() == (0, [])  # the pull request's models: they stopped mapping users.name
     assert verify_cli("--ref", "HEAD") == (1, ["EV102"])  # main's models still map it
+
+
+def test_status_checks_the_models_of_each_deployed_ref(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ec deploy COLOR --ref GITREF` records the code's ref; with verify-models configured,
+    `ec status` checks each color's models against the schema it will meet."""
+    import json
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from expandcontract.cli import main
+
+    repo = tmp_path / "repo"
+    versions = repo / "migrations"
+    write_revision(versions, "r0", BASE_TABLE)
+    write_revision(versions, "r1", 'op.drop_column("users", "name")', down="r0", extra='phase = "contract"')
+    (repo / "pyproject.toml").write_text(
+        '[tool.expandcontract]\nverify-models = "shop2.models:Base"\n', encoding="utf-8"
+    )
+    package = repo / "shop2"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    header = "import sqlalchemy as sa\nfrom sqlalchemy.orm import DeclarativeBase\n\n\nclass Base(DeclarativeBase):\n    pass\n\n\n"
+    body = "class User(Base):\n    __tablename__ = 'users'\n"
+    (package / "models.py").write_text(header + body + textwrap.indent(V1.strip("\n"), "    ") + "\n", encoding="utf-8")
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.email=t@e", "-c", "user.name=t", *args],
+            cwd=repo,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "v1 (maps users.name)")
+    v1 = git("rev-parse", "HEAD")
+    monkeypatch.chdir(repo)
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    base = ["--url", url, "--project", "migrations"]
+    assert (
+        CliRunner().invoke(main, ["deploy", "blue", "--version", "1", "--expects", "r0", "--ref", v1, *base]).exit_code
+        == 0
+    )
+    assert CliRunner().invoke(main, ["deploy", "green", "--version", "2", "--ref", v1, *base]).exit_code == 0
+    # green was (wrongly) built from v1's models, which still map users.name that r1 drops.
+    result = CliRunner().invoke(main, ["status", "--format", "json", *base])
+    report = json.loads(result.stdout)
+    assert report["models"]["blue"] == []  # the old color meets the expand schema: users.name is there
+    assert [f["code"] for f in report["models"]["green"]] == ["EV102"]
+    assert result.exit_code == 1 and "green's models: EV102 users.name" in report["verdict"]

@@ -103,10 +103,12 @@ def deploy(
     expects: list[str] | None = None,
     reason: str | None = None,
     new: bool = False,
+    ref: str | None = None,
     **kwargs: Any,
 ) -> ColorState:
     """Record that ``color`` now runs ``version``, built against ``expects`` (default: the
-    heads of the project's migration history). A retired color comes back as idle.
+    heads of the project's migration history). A retired color comes back as idle. ``ref``:
+    the git ref of the color's code, so ``ec status`` can check its models (``verify-models``).
 
     A color the environment does not know yet is accepted while it has fewer than two, or when
     the traffic backend names it; any other needs ``new`` (a misspelt ``grene`` would otherwise
@@ -133,7 +135,7 @@ def deploy(
             color,
             action="deploy",
             reason=reason,
-            details={"version": version, "expects": expected},
+            details={"version": version, "expects": expected, **({"ref": ref} if ref else {})},
             state=state,
             version=version,
             expects=expected,
@@ -389,6 +391,8 @@ class Status:
     other_colors: list[ColorStatus] = field(default_factory=list)
     #: False when no Alembic project was found: pending revisions are then unknown.
     history_known: bool = True
+    #: ``verify-models`` run for each color deployed with a ``--ref``: color -> error findings.
+    models: dict[str, list[dict[str, object]]] = field(default_factory=dict)
 
     @property
     def verdict(self) -> str:
@@ -398,6 +402,9 @@ class Status:
             return f"MISMATCH (ledger and proxy disagree: {'; '.join(self.traffic_mismatch)})"
         if not self.history_known:
             return "contract: UNKNOWN (no Alembic project here, so pending revisions are unknown; pass --project)"
+        broken = [f"{color}'s models: {f['code']} {f['statement']}" for color, fs in self.models.items() for f in fs]
+        if broken:
+            return f"contract: BLOCKED ({'; '.join(broken[:3])})"
         if not self.pending_contract:
             return "contract: nothing pending"
         closed = [d for d in self.pending_contract if not d.open]
@@ -416,7 +423,7 @@ class Status:
     def exit_code(self) -> int:
         if self.problems:
             return 2
-        if self.traffic_mismatch or not self.history_known:
+        if self.traffic_mismatch or not self.history_known or any(self.models.values()):
             return 1  # unknown is not "ready": a script must not contract on it
         return 1 if any(not d.open for d in self.pending_contract) else 0
 
@@ -437,6 +444,7 @@ class Status:
             "online": self.online,
             "traffic_mismatch": self.traffic_mismatch,
             "history_known": self.history_known,
+            "models": self.models,
             "verdict": self.verdict,
             "exit_code": self.exit_code,
         }
@@ -523,7 +531,38 @@ def status(**kwargs: Any) -> Status:
     result.traffic, observed = _observed_traffic(target)
     if observed is not None:
         result.traffic_mismatch = traffic_mismatch([c.state for c in result.colors], observed)
+    if project is not None and target.settings.verify_models:
+        _check_models(target, project, graph, result)
     return result
+
+
+def _check_models(target: Target, project: Any, graph: RevisionGraph, result: Status) -> None:
+    """Each color deployed with a git ref: its models against the schema it will meet - the one
+    after every revision for a color built for the heads, after the expand revisions otherwise."""
+    from expandcontract.errors import ExpandContractError
+    from expandcontract.verify.models import verify
+
+    with open_ledger(target) as (conn, ledger):
+        refs = ledger.deploy_refs(conn, target.environment)
+    heads = set(graph.heads())
+    for color in result.colors:
+        ref = refs.get(color.state.color)
+        if color.state.state == "retired" or not ref:
+            continue
+        newest = bool(heads) and heads <= set(color.state.expects)
+        try:
+            report = verify(
+                str(target.settings.verify_models),
+                project.source.root if project.source.kind != "versions" else project.source.version_locations[0],
+                after_contract=newest,
+                ref=ref,
+                settings=target.settings,
+            )
+        except ExpandContractError as error:
+            result.problems.append(f"{color.state.color}'s models (ref {ref}) could not be checked: {error}")
+            continue
+        errors = [f.to_dict() for f in report.findings if f.severity == "error"]
+        result.models[color.state.color] = errors
 
 
 def _schema_behind(graph: RevisionGraph, colors: list[ColorState], applied: set[str]) -> list[str]:

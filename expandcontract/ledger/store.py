@@ -328,6 +328,25 @@ class Ledger:
             for r in reversed(rows)
         ]
 
+    def deploy_refs(self, conn: Any, environment: str) -> dict[str, str]:
+        """The git ref each color's latest deploy recorded (``ec deploy --ref``)."""
+        from sqlalchemy import select
+
+        e = self.t.events
+        rows = conn.execute(
+            select(e.c.color, e.c.details)
+            .where(e.c.environment == environment, e.c.action == "deploy")
+            .order_by(e.c.id)
+        ).all()
+        refs: dict[str, str] = {}
+        for color, details in rows:
+            ref = json.loads(details).get("ref") if details else None
+            if ref:
+                refs[color] = str(ref)
+            else:
+                refs.pop(color, None)
+        return refs
+
     def state_mismatches(self, conn: Any, colors: list[ColorState]) -> list[str]:
         """Colors whose recorded state no event explains: every state change ec makes logs an
         event in the same transaction, so a row that disagrees with its latest event (or has
