@@ -354,7 +354,11 @@ def verify_command(
             click.echo(f"{len(result.uses)} statement(s) still use what the contract revisions remove")
         sys.exit(result.exit_code)
     if not models:
-        raise click.UsageError("--models is required (or --usage)")
+        from expandcontract.config import find_config, load_settings
+
+        models = load_settings(find_config(project.resolve())).verify_models
+    if not models:
+        raise click.UsageError("--models is required (or the verify-models setting, or --usage)")
     if at and after_contract:
         raise click.UsageError("--at and --after-contract exclude each other")
     report = verify(
