@@ -764,10 +764,24 @@ def history_command(
 
 @main.command("status")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--usage",
+    "usage",
+    type=DURATION,
+    default=None,
+    metavar="WINDOW",
+    help="Also watch the statement statistics this long (e.g. 60s) for statements still using what the "
+    "pending contract revisions remove.",
+)
 @_db_options
 @_handle_errors
 def status_command(
-    fmt: str, url: str | None, environment: str | None, config: Path | None, project: Path | None
+    fmt: str,
+    usage: float | None,
+    url: str | None,
+    environment: str | None,
+    config: Path | None,
+    project: Path | None,
 ) -> None:
     """Show colors, sessions, applied and pending revisions, and whether contract may run.
 
@@ -778,7 +792,7 @@ def status_command(
     """
     from expandcontract.ledger.commands import status
 
-    result = status(**_db_kwargs(url, environment, config, project))
+    result = status(usage_window=usage, **_db_kwargs(url, environment, config, project))
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -823,6 +837,8 @@ def _render_status(result: Any) -> str:
             lines.append(f"traffic ({result.traffic['backend']}, {result.traffic['source']}): {shares}")
     for problem in result.problems:
         lines.append(f"problem: {problem}")
+    for use in result.usage or []:
+        lines.append(f"still executed ({use['calls']} call(s)): {use['statement']}")
     for color, findings in result.models.items():
         state = "ok" if not findings else f"{len(findings)} error(s)"
         lines.append(f"models of {color}: {state}")

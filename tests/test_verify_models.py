@@ -664,3 +664,36 @@ def test_status_checks_the_models_of_each_deployed_ref(tmp_path: Path, monkeypat
     assert report["models"]["blue"] == []  # the old color meets the expand schema: users.name is there
     assert [f["code"] for f in report["models"]["green"]] == ["EV102"]
     assert result.exit_code == 1 and "green's models: EV102 users.name" in report["verdict"]
+
+
+def test_unique_and_foreign_key_rules_the_models_do_not_declare_are_warnings(tmp_path: Path) -> None:
+    from expandcontract.verify.models import verify
+
+    versions = tmp_path / "versions"
+    write_revision(versions, "r0", BASE_TABLE)
+    write_revision(
+        versions,
+        "r1",
+        'op.create_index("uq_users_email", "users", ["email"], unique=True)\n'
+        'op.add_column("users", sa.Column("legacy_id", sa.Integer()))\n'
+        'op.create_foreign_key("fk_users_legacy", "users", "legacy", ["legacy_id"], ["id"])',
+        down="r0",
+    )
+    plain = V1 + "legacy_id = sa.Column(sa.Integer)\n"
+    models = _models(tmp_path, "undeclared", plain, "")
+    report = verify(models, versions, sys_path=[tmp_path], settings=settings_from_mapping({}))
+    assert [(f.code, f.severity, f.statement) for f in report.findings] == [
+        ("EV106", "warning", "users(email)"),
+        ("EV106", "warning", "users(legacy_id)"),
+    ]
+    assert report.exit_code == 0  # a warning: the code may well respect the rule
+    declared = V1.replace("nullable=False)", "nullable=False, unique=True)") + (
+        "legacy_id = sa.Column(sa.Integer, sa.ForeignKey('legacy.id'))\n"
+    )
+    models = _models(
+        tmp_path,
+        "declared",
+        declared,
+        "class Legacy(Base):\n    __tablename__ = 'legacy'\n    id = sa.Column(sa.Integer, primary_key=True)\n",
+    )
+    assert verify(models, versions, sys_path=[tmp_path], settings=settings_from_mapping({})).findings == []

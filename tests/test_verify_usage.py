@@ -142,3 +142,19 @@ def test_the_usage_refusal_can_be_overridden_with_a_recorded_reason(private_post
     assert report.applied == ["r1"]
     overridden = [e for e in expandcontract.history(**kw) if e.action == "usage-overridden"]
     assert len(overridden) == 1 and overridden[0].reason == "the report job is being rewritten today"
+
+
+def test_status_reports_what_still_runs(stats_url: str, tmp_path: Path) -> None:
+    kw = _project(tmp_path, stats_url)
+    cron = Cron(stats_url)
+    cron.start()
+    try:
+        time.sleep(0.3)
+        busy = expandcontract.status(usage_window=1.0, **kw)
+    finally:
+        cron.stop.set()
+        cron.join()
+    assert busy.usage is not None and len(busy.usage) == 1
+    assert busy.exit_code == 1 and "still executed" in busy.verdict
+    quiet = expandcontract.status(usage_window=0.5, **kw)
+    assert quiet.usage == []

@@ -393,6 +393,8 @@ class Status:
     history_known: bool = True
     #: ``verify-models`` run for each color deployed with a ``--ref``: color -> error findings.
     models: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    #: With a usage window: statements that still use what pending contract revisions remove.
+    usage: list[dict[str, object]] | None = None
 
     @property
     def verdict(self) -> str:
@@ -403,6 +405,7 @@ class Status:
         if not self.history_known:
             return "contract: UNKNOWN (no Alembic project here, so pending revisions are unknown; pass --project)"
         broken = [f"{color}'s models: {f['code']} {f['statement']}" for color, fs in self.models.items() for f in fs]
+        broken += [f"still executed: {u['statement']}" for u in self.usage or []]
         if broken:
             return f"contract: BLOCKED ({'; '.join(broken[:3])})"
         if not self.pending_contract:
@@ -423,7 +426,7 @@ class Status:
     def exit_code(self) -> int:
         if self.problems:
             return 2
-        if self.traffic_mismatch or not self.history_known or any(self.models.values()):
+        if self.traffic_mismatch or not self.history_known or any(self.models.values()) or self.usage:
             return 1  # unknown is not "ready": a script must not contract on it
         return 1 if any(not d.open for d in self.pending_contract) else 0
 
@@ -445,6 +448,7 @@ class Status:
             "traffic_mismatch": self.traffic_mismatch,
             "history_known": self.history_known,
             "models": self.models,
+            "usage": self.usage,
             "verdict": self.verdict,
             "exit_code": self.exit_code,
         }
@@ -456,9 +460,12 @@ def database_heads(conn: Any) -> list[str]:
     return list(MigrationContext.configure(conn).get_current_heads())
 
 
-def status(**kwargs: Any) -> Status:
+def status(*, usage_window: float | None = None, **kwargs: Any) -> Status:
     """Where the environment stands: colors and their sessions, applied and pending
-    revisions, and whether contract may run. Reads only; changes nothing."""
+    revisions, and whether contract may run. Reads only; changes nothing.
+
+    ``usage_window``: also watch the statement statistics that many seconds for statements
+    still using what the pending contract revisions remove (``ec verify --usage``)."""
     from expandcontract.errors import ProjectNotFoundError
     from expandcontract.migrations.project import load_project
 
@@ -528,12 +535,37 @@ def status(**kwargs: Any) -> Status:
                 "applied: an interrupted run or a change by hand"
             )
         result.problems += _schema_behind(graph, gate.all_colors, graph.applied(result.database_heads))
+        if usage_window is not None:
+            _check_usage(conn, graph, pending, usage_window, target, result)
     result.traffic, observed = _observed_traffic(target)
     if observed is not None:
         result.traffic_mismatch = traffic_mismatch([c.state for c in result.colors], observed)
     if project is not None and target.settings.verify_models:
         _check_models(target, project, graph, result)
     return result
+
+
+def _check_usage(
+    conn: Any, graph: RevisionGraph, pending: list[str], window: float, target: Target, result: Status
+) -> None:
+    from expandcontract.db import server_target
+    from expandcontract.verify.usage import StatisticsUnavailable, removed_objects, watch
+
+    removed = {
+        rev: items
+        for rev in pending
+        if graph.is_contract(rev) and (items := removed_objects(graph.captured.get(rev, [])))
+    }
+    conn.rollback()
+    if not removed:
+        result.usage = []
+        return
+    try:
+        found = watch(conn, removed, window, server_target(conn, target.settings.target).dialect)
+    except StatisticsUnavailable as error:
+        result.problems.append(f"cannot tell which statements still run: {error}")
+        return
+    result.usage = [u.to_dict() for u in found]
 
 
 def _check_models(target: Target, project: Any, graph: RevisionGraph, result: Status) -> None:

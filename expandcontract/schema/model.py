@@ -43,6 +43,8 @@ class TableState:
     indexes: dict[str, tuple[tuple[str, ...], bool]] = field(default_factory=dict)
     #: constraint name -> kind (``primary_key``, ``unique``, ``foreign_key``, ``check``)
     constraints: dict[str, str] = field(default_factory=dict)
+    #: constraint name -> its columns, where known
+    constraint_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Row estimate and size in bytes, when a catalog said so.
     rows: int | None = None
     bytes: int | None = None
@@ -132,6 +134,7 @@ class SchemaModel:
         elif isinstance(change, c.AddConstraint):
             if change.name:
                 table.constraints[change.name.lower()] = change.kind
+                table.constraint_columns[change.name.lower()] = tuple(col.lower() for col in change.columns)
             if change.kind == "primary_key":
                 for name in change.columns:
                     state = table.column(name)
@@ -139,6 +142,7 @@ class SchemaModel:
                         state.nullable = False
         elif isinstance(change, c.DropConstraint) and change.name:
             table.constraints.pop(change.name.lower(), None)
+            table.constraint_columns.pop(change.name.lower(), None)
 
 
 def _column(spec: c.ColumnSpec) -> ColumnState:

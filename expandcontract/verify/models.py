@@ -71,6 +71,14 @@ CHECKS = {
         "A NOT NULL column without a default that the model does not map: the model's inserts fail.",
         "Give the column a server default (or make it nullable) until every color maps it.",
     ),
+    "EV106": Check(
+        "EV106",
+        "undeclared-unique-or-foreign-key",
+        "warning",
+        "The schema enforces a UNIQUE or FOREIGN KEY rule on columns the model writes, and the model does not "
+        "declare it: writes the code thinks valid can fail.",
+        "Declare the rule in the model (unique=True, UniqueConstraint, ForeignKey) so the code respects it.",
+    ),
     "EV105": Check(
         "EV105",
         "nullable-model-not-null-column",
@@ -287,6 +295,7 @@ def _check_table(table: Any, name: str, state: SchemaModel, settings: Settings) 
     for column in table.columns:
         mapped.add(column.name.lower())
         out += _check_column(column, name, found, settings)
+    out += _undeclared_rules(table, name, found, mapped)
     for column_name, column_state in found.columns.items():
         required = column_state.nullable is False and column_state.default is None and not column_state.identity
         if column_name not in mapped and required:
@@ -299,6 +308,41 @@ def _check_table(table: Any, name: str, state: SchemaModel, settings: Settings) 
                 )
             )
     return out
+
+
+def _undeclared_rules(table: Any, name: str, found: TableState, mapped: set[str]) -> list[tuple[str, str, str]]:
+    """UNIQUE and FOREIGN KEY rules of the schema on mapped columns the model does not declare."""
+    from sqlalchemy import ForeignKeyConstraint, UniqueConstraint
+
+    declared_unique = {
+        tuple(sorted(c.name.lower() for c in u.columns)) for u in table.constraints if isinstance(u, UniqueConstraint)
+    }
+    declared_unique |= {(c.name.lower(),) for c in table.columns if c.unique}
+    declared_unique |= {tuple(sorted(c.name.lower() for c in i.columns)) for i in table.indexes if i.unique}
+    declared_unique |= {tuple(sorted(c.name.lower() for c in table.primary_key.columns))}
+    declared_fk = {
+        tuple(sorted(e.parent.name.lower() for e in f.elements))
+        for f in table.constraints
+        if isinstance(f, ForeignKeyConstraint)
+    }
+    rules: list[tuple[str, tuple[str, ...]]] = []
+    rules += [("unique", cols) for cols, unique in found.indexes.values() if unique]
+    rules += [
+        (kind, found.constraint_columns.get(n, ()))
+        for n, kind in found.constraints.items()
+        if kind in ("unique", "foreign_key")
+    ]
+    out: list[tuple[str, str, str]] = []
+    for kind, columns in rules:
+        key = tuple(sorted(col.lower().strip('"`') for col in columns))
+        if not key or not set(key) <= mapped:
+            continue
+        if (kind == "unique" and key in declared_unique) or (kind == "foreign_key" and key in declared_fk):
+            continue
+        what = "UNIQUE" if kind == "unique" else "FOREIGN KEY"
+        where = f"{name}({', '.join(key)})"
+        out.append(("EV106", f"The schema enforces {what} on {where}; the model does not declare it.", where))
+    return sorted(set(out))
 
 
 def _check_column(column: Any, table: str, found: TableState, settings: Settings) -> list[tuple[str, str, str]]:
