@@ -697,3 +697,34 @@ def test_unique_and_foreign_key_rules_the_models_do_not_declare_are_warnings(tmp
         "class Legacy(Base):\n    __tablename__ = 'legacy'\n    id = sa.Column(sa.Integer, primary_key=True)\n",
     )
     assert verify(models, versions, sys_path=[tmp_path], settings=settings_from_mapping({})).findings == []
+
+
+def test_an_enum_column_with_labels_the_model_does_not_know_reads_back_wrong(tmp_path: Path) -> None:
+    from expandcontract.verify.models import verify
+
+    versions = tmp_path / "versions"
+    write_revision(
+        versions,
+        "r0",
+        'op.create_table("tickets", sa.Column("id", sa.Integer(), primary_key=True), '
+        'sa.Column("state", sa.Enum("open", "closed", "archived", name="state_t")))',
+    )
+    body = "class Ticket(Base):\n    __tablename__ = 'tickets'\n    id = sa.Column(sa.Integer, primary_key=True)\n"
+    narrow = body + "    state = sa.Column(sa.Enum('open', 'closed', name='state_t'))\n"
+    models = _models(tmp_path, "enum-narrow", "id = sa.Column(sa.Integer, primary_key=True)", narrow)
+    settings = settings_from_mapping({"dialect": "mariadb"})
+    codes = [(f.code, f.statement) for f in verify(models, versions, sys_path=[tmp_path], settings=settings).findings]
+    assert ("EV103", "tickets.state") in codes
+
+
+def test_verify_checks_can_be_ignored_in_the_configuration(tmp_path: Path) -> None:
+    from expandcontract.linter.engine import lint
+    from expandcontract.verify.models import verify
+
+    versions = tmp_path / "versions"
+    write_revision(versions, "r0", BASE_TABLE)
+    write_revision(versions, "r1", 'op.create_index("uq_users_email", "users", ["email"], unique=True)', down="r0")
+    models = _models(tmp_path, "ignored", V1, "")
+    settings = settings_from_mapping({"ignore": ["EV106"]})
+    assert verify(models, versions, sys_path=[tmp_path], settings=settings).findings == []
+    assert lint([versions], settings=settings, use_cache=False) is not None  # lint accepts the EV code

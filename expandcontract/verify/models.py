@@ -224,9 +224,17 @@ def verify(
     metadata, module_file = load_metadata(models, sys_path)
     report = Report(dialect=settings.dialect, root=Path.cwd())
     where = str(module_file) if module_file else models
+    ignored = {
+        code
+        for code, check in CHECKS.items()
+        for s in settings.ignore
+        if s.strip().lower() in (code.lower(), check.name)
+    }
     for table in metadata.sorted_tables:
         name = f"{table.schema}.{table.name}" if table.schema else table.name
         for code, message, statement in _check_table(table, name, state, settings):
+            if code in ignored:
+                continue  # `ignore = ["EV106"]` in [tool.expandcontract]
             check = CHECKS[code]
             report.findings.append(
                 Finding(
@@ -345,6 +353,13 @@ def _undeclared_rules(table: Any, name: str, found: TableState, mapped: set[str]
     return sorted(set(out))
 
 
+def _unknown_labels(model_type: SqlType, column_type: SqlType) -> bool:
+    """Reading back: an enum column holding labels the model's Enum does not know."""
+    return model_type.name == column_type.name == "ENUM" and not set(column_type.enum_values) <= set(
+        model_type.enum_values
+    )
+
+
 def _check_column(column: Any, table: str, found: TableState, settings: Settings) -> list[tuple[str, str, str]]:
     from expandcontract.migrations.optypes import compile_type
 
@@ -359,7 +374,7 @@ def _check_column(column: Any, table: str, found: TableState, settings: Settings
     written: SqlType | None = compile_type(column.type, settings.target)
     if written is not None and state.type is not None:
         model_type, column_type = canonical(written, family), canonical(state.type, family)
-        if not is_compatible_widening(model_type, column_type):
+        if not is_compatible_widening(model_type, column_type) or _unknown_labels(model_type, column_type):
             out.append(
                 (
                     "EV103",
