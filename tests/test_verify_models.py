@@ -650,6 +650,13 @@ def test_status_checks_the_models_of_each_deployed_ref(tmp_path: Path, monkeypat
     git("add", ".")
     git("commit", "-qm", "v1 (maps users.name)")
     v1 = git("rev-parse", "HEAD")
+    # v2 stopped mapping users.name, but maps users.nick, which no revision creates.
+    v2_users = V2 + "nick = sa.Column(sa.String(20))\n"
+    (package / "models.py").write_text(
+        header + body + textwrap.indent(v2_users.strip("\n"), "    ") + "\n", encoding="utf-8"
+    )
+    git("commit", "-qam", "v2")
+    v2 = git("rev-parse", "HEAD")
     monkeypatch.chdir(repo)
     url = f"sqlite:///{tmp_path / 'app.db'}"
     base = ["--url", url, "--project", "migrations"]
@@ -657,13 +664,12 @@ def test_status_checks_the_models_of_each_deployed_ref(tmp_path: Path, monkeypat
         CliRunner().invoke(main, ["deploy", "blue", "--version", "1", "--expects", "r0", "--ref", v1, *base]).exit_code
         == 0
     )
-    assert CliRunner().invoke(main, ["deploy", "green", "--version", "2", "--ref", v1, *base]).exit_code == 0
-    # green was (wrongly) built from v1's models, which still map users.name that r1 drops.
+    assert CliRunner().invoke(main, ["deploy", "green", "--version", "2", "--ref", v2, *base]).exit_code == 0
     result = CliRunner().invoke(main, ["status", "--format", "json", *base])
     report = json.loads(result.stdout)
-    assert report["models"]["blue"] == []  # the old color meets the expand schema: users.name is there
-    assert [f["code"] for f in report["models"]["green"]] == ["EV102"]
-    assert result.exit_code == 1 and "green's models: EV102 users.name" in report["verdict"]
+    assert report["models"]["blue"] == []  # v1 on the expand schema: users.name is still there
+    assert [(f["code"], f["statement"]) for f in report["models"]["green"]] == [("EV102", "users.nick")]
+    assert result.exit_code == 1 and "green's models: EV102 users.nick" in report["verdict"]
 
 
 def test_unique_and_foreign_key_rules_the_models_do_not_declare_are_warnings(tmp_path: Path) -> None:

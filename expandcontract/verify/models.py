@@ -98,8 +98,15 @@ def load_metadata(spec: str, sys_path: Sequence[str | os.PathLike[str]] = ()) ->
     if not module_name or not attribute:
         raise ConfigError(f"--models {spec!r}: expected PACKAGE.MODULE:ATTRIBUTE, e.g. app.models:Base")
     for entry in reversed([str(Path(p).resolve()) for p in (*sys_path, Path.cwd())]):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
+        if entry in sys.path:
+            sys.path.remove(entry)
+        sys.path.insert(0, entry)
+    # Another ref's copy of the same package may be imported already (ec status checks each
+    # color's ref in one process): import this one afresh.
+    top = module_name.split(".")[0]
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
