@@ -80,22 +80,9 @@ def lint(
         settings = replace(settings, ignore=(*settings.ignore, *ignore))
     if extend_select is not None:
         settings = replace(settings, extend_select=(*settings.extend_select, *extend_select))
-    starting = None
-    url = url or settings.schema_url
-    schema_file = Path(schema) if schema is not None else settings.schema_file
-    if url:
-        from expandcontract.schema.sources import from_catalog
+    from expandcontract.schema.sources import starting_point
 
-        starting, server = from_catalog(url)
-        if dialect is None:
-            # The server says which rules apply: MariaDB or MySQL 8, and which version.
-            settings = replace(
-                settings, dialect=server.dialect, versions={**settings.versions, server.dialect: server.version}
-            )
-    elif schema_file is not None:
-        from expandcontract.schema.sources import from_dump
-
-        starting = from_dump(schema_file, settings.target)
+    starting, settings = starting_point(settings, url=url, schema=schema, dialect_given=dialect is not None)
     enabled = enabled_codes(settings)
 
     sources = [discover(p) for p in targets]

@@ -4,6 +4,7 @@ model has one way in."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -216,4 +217,26 @@ def _mysql(conn: Any) -> SchemaModel:
     return model
 
 
-__all__ = ["from_catalog", "from_dump", "table_key"]
+def starting_point(
+    settings: Any, *, url: str | None, schema: str | os.PathLike[str] | None, dialect_given: bool
+) -> tuple[SchemaModel | None, Any]:
+    """The schema before the first change, from ``url`` (a live catalog) or ``schema`` (a dump),
+    each defaulting to its setting (``schema-url``, ``schema-file``), and the settings to judge
+    with: a catalog's server flavor and version apply unless a dialect was given."""
+    from dataclasses import replace
+
+    url = url or settings.schema_url
+    schema_file = Path(schema) if schema is not None else settings.schema_file
+    if url:
+        starting, server = from_catalog(url)
+        if not dialect_given:
+            # The server says which rules apply: MariaDB or MySQL 8, and which version.
+            versions = {**settings.versions, server.dialect: server.version}
+            settings = replace(settings, dialect=server.dialect, versions=versions)
+        return starting, settings
+    if schema_file is not None:
+        return from_dump(schema_file, settings.target), settings
+    return None, settings
+
+
+__all__ = ["from_catalog", "from_dump", "starting_point", "table_key"]

@@ -209,7 +209,7 @@ def verify(
                 sys_path=mapped,
                 settings=settings,
             )
-    from expandcontract.schema.sources import from_catalog, from_dump
+    from expandcontract.schema.sources import starting_point
 
     if settings is None:
         settings = load_settings(find_config(Path(project).resolve()))
@@ -218,15 +218,7 @@ def verify(
             settings = replace(settings, dialect=normalize_dialect(dialect))
         except ValueError as error:
             raise ConfigError(str(error), key="dialect") from None
-    starting = None
-    if url:
-        starting, server = from_catalog(url)
-        if dialect is None:
-            settings = replace(
-                settings, dialect=server.dialect, versions={**settings.versions, server.dialect: server.version}
-            )
-    elif schema is not None:
-        starting = from_dump(Path(schema), settings.target)
+    starting, settings = starting_point(settings, url=url, schema=schema, dialect_given=dialect is not None)
     state = schema_at(project, settings, at=at, after_contract=after_contract, starting=starting)
     metadata, module_file = load_metadata(models, sys_path)
     report = Report(dialect=settings.dialect, root=Path.cwd())
