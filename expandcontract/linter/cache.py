@@ -62,9 +62,6 @@ class AnalysisCache:
         digest.update(f"\0{_environment_key()}\0{dialect}\0{kind}".encode())
         return digest.hexdigest()
 
-    def has(self, key: str) -> bool:
-        return self.get(key) is not None
-
     def get(self, key: str) -> list[Change] | None:
         """The cached changes, unless a project module the revision imported has changed since."""
         if self.directory is None:

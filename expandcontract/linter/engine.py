@@ -132,14 +132,12 @@ def classify_revisions(
     # The runner's revisions are about to run for real anyway: their capture keeps the
     # environment (an app's settings module may need it), but still runs in the worker.
     capturer = _Capturer(settings, inherit_env=inherit_env)
-    keys = {id(rev): cache.key(rev.text.encode("utf-8"), settings.target.dialect, "revision") for rev in revisions}
-    missing = [rev for rev in revisions if rev.revision is not None and not cache.has(keys[id(rev)])]
-    capturer.prefetch(missing, settings.target, list(sys_path), config_file)
+    found = _lookup([r for r in revisions if r.revision is not None], source, settings.target, cache, capturer)
     try:
         for rev in revisions:
             if rev.revision is None:
                 continue
-            unit = _revision_unit(rev, source, settings, cache, keys[id(rev)], capturer)
+            unit = _revision_unit(rev, source, settings, cache, *found[id(rev)], capturer)
             ctx = _context(unit, settings, facts)
             out[rev.revision] = ctx.phase or "empty"
             if changes is not None:
@@ -211,11 +209,9 @@ def _lint_source(
 ) -> None:
     facts = facts or ProjectFacts()
     target = settings.target
-    keys = {id(rev): cache.key(rev.text.encode("utf-8"), target.dialect, "revision") for rev in source.revisions}
-    missing = [rev for rev in source.revisions if not cache.has(keys[id(rev)])]
-    capturer.prefetch(missing, target, source.sys_path, source.config_file, progress)
+    found = _lookup(source.revisions, source, target, cache, capturer, progress)
     for rev in source.revisions:
-        unit = _revision_unit(rev, source, settings, cache, keys[id(rev)], capturer)
+        unit = _revision_unit(rev, source, settings, cache, *found[id(rev)], capturer)
         _analyse(unit, settings, enabled, facts, report, base, reported=_reported(rev.path, source, changed))
     for sql in source.sql_files:
         text = sql.path.read_text(encoding="utf-8", errors="replace")
@@ -289,11 +285,36 @@ class _Capturer:
         pass  # the worker outlives one lint run; it never runs revision code itself
 
 
+def _lookup(
+    revisions: Sequence[RevisionFile],
+    source: Source,
+    target: Target,
+    cache: AnalysisCache,
+    capturer: _Capturer,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[int, tuple[str, list[c.Change] | None]]:
+    """Each revision's cache key and cached changes (None: not cached, or stale); those not
+    cached are captured at once, in parallel, for :func:`_revision_unit` to take."""
+    found: dict[int, tuple[str, list[c.Change] | None]] = {}
+    for rev in revisions:
+        key = cache.key(rev.text.encode("utf-8"), target.dialect, "revision")
+        found[id(rev)] = (key, cache.get(key))
+    missing = [rev for rev in revisions if found[id(rev)][1] is None]
+    capturer.prefetch(missing, target, source.sys_path, source.config_file, progress)
+    return found
+
+
 def _revision_unit(
-    rev: RevisionFile, source: Source, settings: Settings, cache: AnalysisCache, key: str, capturer: _Capturer
+    rev: RevisionFile,
+    source: Source,
+    settings: Settings,
+    cache: AnalysisCache,
+    key: str,
+    cached: list[c.Change] | None,
+    capturer: _Capturer,
 ) -> _Unit:
     target = settings.target
-    changes = cache.get(key)
+    changes = cached
     if changes is None:
         changes = capturer(rev, target, source.sys_path, source.config_file)
         # A capture that failed or fell back to reading the source depends on what is installed
