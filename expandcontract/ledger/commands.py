@@ -549,13 +549,9 @@ def _check_usage(
     conn: Any, graph: RevisionGraph, pending: list[str], window: float, target: Target, result: Status
 ) -> None:
     from expandcontract.db import server_target
-    from expandcontract.verify.usage import StatisticsUnavailable, removed_objects, watch
+    from expandcontract.verify.usage import StatisticsUnavailable, pending_removals, watch
 
-    removed = {
-        rev: items
-        for rev in pending
-        if graph.is_contract(rev) and (items := removed_objects(graph.captured.get(rev, [])))
-    }
+    removed = pending_removals(graph, pending)
     conn.rollback()
     if not removed:
         result.usage = []

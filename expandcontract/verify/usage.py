@@ -100,6 +100,16 @@ def removed_objects(changes: list[c.Change]) -> list[tuple[str, str | None]]:
     return out
 
 
+def pending_removals(graph: Any, pending: list[str]) -> dict[str, list[tuple[str, str | None]]]:
+    """What each pending contract revision removes (needs ``graph.classify`` to have captured
+    them); revisions that remove nothing are left out."""
+    return {
+        rev: items
+        for rev in pending
+        if graph.is_contract(rev) and (items := removed_objects(graph.captured.get(rev, [])))
+    }
+
+
 @dataclass
 class _References:
     tables: set[str] = field(default_factory=set)
@@ -218,11 +228,7 @@ def usage_check(window: float = 60.0, **kwargs: Any) -> UsageReport:
             pending = graph.pending(database_heads(conn))
             conn.rollback()
             graph.classify(pending, target.settings, server, project.source.sys_path)
-            removed = {
-                rev: items
-                for rev in pending
-                if graph.is_contract(rev) and (items := removed_objects(graph.captured.get(rev, [])))
-            }
+            removed = pending_removals(graph, pending)
             described = {rev: [f"{t}.{col}" if col else t for t, col in items] for rev, items in removed.items()}
             if not removed:
                 return UsageReport(described, [], window)
