@@ -21,6 +21,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 FORMATS = ("text", "json", "github", "sarif")
+#: `--format text|json`, for every command that reports something other than lint findings.
+_FORMAT = click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 
 
 def _codes(values: tuple[str, ...]) -> list[str] | None:
@@ -378,7 +380,7 @@ def verify_command(
 
 @main.command("rules")
 @click.argument("code", required=False)
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_FORMAT
 @_handle_errors
 def rules_command(code: str | None, fmt: str) -> None:
     """List the rule catalog, or show one rule's documentation (`ec rules EC101`)."""
@@ -405,7 +407,7 @@ def rules_command(code: str | None, fmt: str) -> None:
 
 @main.command("rule", hidden=True)
 @click.argument("code")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_FORMAT
 @click.pass_context
 def rule_command(ctx: click.Context, code: str, fmt: str) -> None:
     """Show one rule's documentation (same as `ec rules CODE`)."""
@@ -442,9 +444,6 @@ def _db_options(fn: F) -> F:
         help="Database URL (default: EC_DATABASE_URL, then database-url in the config).",
     )(fn)
     return fn
-
-
-_FORMAT = click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 
 
 def _emit(fmt: str, data: dict[str, Any], text: str) -> None:
@@ -572,7 +571,7 @@ def _weights(weights: dict[str, int]) -> str:
     "--cutover", is_flag=True, help="Then cut over the environment's postponed online schema changes (gh-ost)."
 )
 @click.option("--reason", help="Why, for the event log.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_FORMAT
 @_wait_option
 @_db_options
 @_handle_errors
@@ -629,7 +628,7 @@ def switch_command(
 @click.option("--check", metavar="URL", help="COLOR's own health URL: must answer 2xx before any traffic moves.")
 @click.option("--force", is_flag=True, help="Allow a canary of the color that is already live.")
 @click.option("--reason", help="Why, for the event log.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_FORMAT
 @_wait_option
 @_db_options
 @_handle_errors
@@ -668,7 +667,7 @@ def canary_command(
 @main.command("rollback")
 @click.option("--check", metavar="URL", help="Health URL of the color traffic goes back to ('{color}' allowed).")
 @click.option("--reason", help="Why, for the event log.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_FORMAT
 @_wait_option
 @_db_options
 @_handle_errors
@@ -725,7 +724,7 @@ def retire_command(
 @main.command("history")
 @click.option("--limit", "-n", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.option("--all-envs", is_flag=True, help="Events of every environment.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_FORMAT
 @_db_options
 @_handle_errors
 def history_command(
@@ -763,7 +762,7 @@ def history_command(
 
 
 @main.command("status")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_FORMAT
 @click.option(
     "--usage",
     "usage",
@@ -924,7 +923,7 @@ def _usage_override(force_usage: bool, reason: str | None) -> str | None:
 
 
 @main.command("expand")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_FORMAT
 @_RESUME
 @_usage_options
 @_db_options
@@ -955,7 +954,7 @@ def expand_command(
 
 
 @main.command("contract")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_FORMAT
 @_RESUME
 @_usage_options
 @_db_options
@@ -1097,7 +1096,7 @@ def revision_command(
     help="Pass a flag to the tool, e.g. --tool-arg=--max-load=Threads_running=25 (repeatable; checked "
     "against the gh-ost build first; config: online.ghost-args / online.ptosc-args).",
 )
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_FORMAT
 @_db_options
 @_handle_errors
 def online_alter_command(
@@ -1173,7 +1172,7 @@ def online_cutover_command(
 @main.command("online-abort")
 @click.argument("table")
 @click.option("--reason", help="Why, for the event log.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_FORMAT
 @_db_options
 @_handle_errors
 def online_abort_command(
@@ -1209,7 +1208,7 @@ def online_abort_command(
 @main.command("online-revert")
 @click.argument("table")
 @click.option("--reason", help="Why, for the event log.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_FORMAT
 @_db_options
 @_handle_errors
 def online_revert_command(
