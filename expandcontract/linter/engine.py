@@ -92,14 +92,12 @@ def lint(
     changed = _changed_since(since, sources) if since else None
     base = Path.cwd()
     report = Report(dialect=settings.dialect, root=base)
+    # The capture worker outlives this run (see shared_worker): nothing to close here.
     capturer = _Capturer(settings)
-    try:
-        for source in sources:
-            cache = AnalysisCache.for_root(source.root, use_cache)
-            facts = ProjectFacts(schema=starting.copy()) if starting is not None else ProjectFacts()
-            _lint_source(source, settings, enabled, cache, changed, report, base, capturer, progress, facts)
-    finally:
-        capturer.close()
+    for source in sources:
+        cache = AnalysisCache.for_root(source.root, use_cache)
+        facts = ProjectFacts(schema=starting.copy()) if starting is not None else ProjectFacts()
+        _lint_source(source, settings, enabled, cache, changed, report, base, capturer, progress, facts)
     report.findings.sort(key=lambda f: (f.file, f.line, f.code, f.message))
     return report
 
@@ -133,17 +131,14 @@ def classify_revisions(
     # environment (an app's settings module may need it), but still runs in the worker.
     capturer = _Capturer(settings, inherit_env=inherit_env)
     found = _lookup([r for r in revisions if r.revision is not None], source, settings.target, cache, capturer)
-    try:
-        for rev in revisions:
-            if rev.revision is None:
-                continue
-            unit = _revision_unit(rev, source, settings, cache, *found[id(rev)], capturer)
-            ctx = _context(unit, settings, facts)
-            out[rev.revision] = ctx.phase or "empty"
-            if changes is not None:
-                changes[rev.revision] = unit.changes
-    finally:
-        capturer.close()
+    for rev in revisions:
+        if rev.revision is None:
+            continue
+        unit = _revision_unit(rev, source, settings, cache, *found[id(rev)], capturer)
+        ctx = _context(unit, settings, facts)
+        out[rev.revision] = ctx.phase or "empty"
+        if changes is not None:
+            changes[rev.revision] = unit.changes
     return out
 
 
@@ -280,9 +275,6 @@ class _Capturer:
         result = self._worker().capture(rev, target, sys_path, config_file)
         self.deps[rev.path] = result.deps
         return result.changes
-
-    def close(self) -> None:
-        pass  # the worker outlives one lint run; it never runs revision code itself
 
 
 def _lookup(
