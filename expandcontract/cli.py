@@ -879,8 +879,12 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
 
 
-def _run_command(mode: str, fmt: str, kwargs: dict[str, Any]) -> None:
+def _run_command(
+    mode: str, fmt: str, kwargs: dict[str, Any], *, resume: bool, force_usage: bool, reason: str | None
+) -> None:
     from expandcontract.runner import apply
+
+    kwargs = {**kwargs, "resume": resume, "usage_override": _usage_override(force_usage, reason)}
 
     def echo(message: str) -> None:
         # With --format json, stdout carries the report: progress goes to stderr as JSON events.
@@ -948,9 +952,8 @@ def expand_command(
     exit 1 with what was found and the steps out; `--resume` reruns it if it declares
     `resumable = True`.
     """
-    override = _usage_override(force_usage, reason)
-    kwargs = {**_db_kwargs(url, environment, config, project), "resume": resume, "usage_override": override}
-    _run_command("expand", fmt, kwargs)
+    kwargs = _db_kwargs(url, environment, config, project)
+    _run_command("expand", fmt, kwargs, resume=resume, force_usage=force_usage, reason=reason)
 
 
 @main.command("contract")
@@ -976,9 +979,8 @@ def contract_command(
     set, it also watches the database's statement statistics that long before each contract
     revision and refuses while anything still uses what it removes (--force-usage --reason).
     """
-    override = _usage_override(force_usage, reason)
-    kwargs = {**_db_kwargs(url, environment, config, project), "resume": resume, "usage_override": override}
-    _run_command("contract", fmt, kwargs)
+    kwargs = _db_kwargs(url, environment, config, project)
+    _run_command("contract", fmt, kwargs, resume=resume, force_usage=force_usage, reason=reason)
 
 
 @main.command("downgrade")
