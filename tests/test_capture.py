@@ -85,6 +85,34 @@ def test_batch_operations_are_recorded_with_their_lines(tmp_path: Path) -> None:
     ]
 
 
+def test_each_batch_operation_carries_its_own_sql(tmp_path: Path) -> None:
+    """A batch block runs its operations when it ends: each statement still belongs to the
+    operation that queued it (all of them used to land on the block's last operation)."""
+    changes = _capture(
+        tmp_path,
+        """
+        with op.batch_alter_table("users") as batch:
+            batch.add_column(sa.Column("nickname", sa.Text()))
+            batch.alter_column("age", type_=sa.BigInteger(), existing_type=sa.Integer(), nullable=False)
+            batch.drop_column("legacy")
+        """,
+    )
+    assert [(type(ch).__name__, ch.line, ch.statement) for ch in changes] == [
+        ("AddColumn", 11, "ALTER TABLE users ADD COLUMN nickname TEXT"),
+        (
+            "AlterColumnType",
+            12,
+            "ALTER TABLE users ALTER COLUMN age TYPE BIGINT;\nALTER TABLE users ALTER COLUMN age SET NOT NULL",
+        ),
+        (
+            "SetNotNull",
+            12,
+            "ALTER TABLE users ALTER COLUMN age TYPE BIGINT;\nALTER TABLE users ALTER COLUMN age SET NOT NULL",
+        ),
+        ("DropColumn", 13, "ALTER TABLE users DROP COLUMN legacy"),
+    ]
+
+
 def test_execute_text_is_parsed_per_statement(tmp_path: Path) -> None:
     changes = _capture(
         tmp_path,

@@ -208,3 +208,25 @@ def test_cached_analysis_decodes_without_sqlalchemy(tmp_path: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_cache_packs_are_merged_and_keep_every_entry(tmp_path: Path) -> None:
+    """Each run writes one pack (a file per entry cost half a second on 500 revisions); beyond
+    MAX_PACKS they are merged, and no entry is lost."""
+    from expandcontract.linter.cache import MAX_PACKS, AnalysisCache
+    from expandcontract.sql import changes as c
+
+    keys = []
+    for run in range(MAX_PACKS + 3):
+        cache = AnalysisCache(tmp_path / "cache")
+        key = cache.key(f"revision {run}".encode(), "postgresql", "revision")
+        assert cache.get(key) is None
+        cache.put(key, [c.DropTable(table=f"t{run}", line=run + 1)])
+        cache.flush()
+        keys.append(key)
+        assert len(list((tmp_path / "cache").glob("pack-*.json"))) <= MAX_PACKS
+    fresh = AnalysisCache(tmp_path / "cache")
+    for run, key in enumerate(keys):
+        found = fresh.get(key)
+        assert found is not None and [(type(ch).__name__, ch.table) for ch in found] == [("DropTable", f"t{run}")]
+    assert not list((tmp_path / "cache").glob("*.tmp"))

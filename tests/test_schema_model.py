@@ -259,3 +259,65 @@ def test_no_lock_or_data_noise_on_objects_made_moot_earlier_in_the_revision(tmp_
     # mixed (the add and the drop), and the unique build still locks (EC206); no EC202 on the
     # dropped table, no EC301 for a column that is NULL in every existing row.
     assert found == ["EC003", "EC206"]
+
+
+def _seed_enum_and_check(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TYPE mood AS ENUM ('happy', 'sad')"))
+        conn.execute(text("CREATE TABLE people (id integer PRIMARY KEY, m mood, d integer)"))
+        conn.execute(text("ALTER TABLE people ADD CONSTRAINT d_nn CHECK (d IS NOT NULL) NOT VALID"))
+        conn.execute(text("ALTER TABLE people VALIDATE CONSTRAINT d_nn"))
+        conn.execute(text("ALTER TABLE people ADD CONSTRAINT id_pos CHECK (id > 0) NOT VALID"))
+    engine.dispose()
+
+
+ENUM_AND_CHECK = (
+    "ALTER TABLE people ALTER COLUMN m TYPE text;\n"  # every label fits: a widening (EC208 stays: it rewrites)
+    "ALTER TABLE people ALTER COLUMN d SET NOT NULL;\n"  # the validated CHECK proves it: no scan
+)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("source", ["dump", "catalog"])
+def test_enum_labels_and_validated_checks_come_from_the_database(
+    postgres_url: URL, tmp_path: Path, source: str
+) -> None:
+    """Measured (tests/test_ddl_matrix.py): enum -> text breaks nothing, and SET NOT NULL with a
+    validated CHECK (d IS NOT NULL) reads no row; both were reported when ec could not see them."""
+    live = postgres_url.render_as_string(hide_password=False)
+    _seed_enum_and_check(live)
+    migration = tmp_path / "m.sql"
+    migration.write_text(ENUM_AND_CHECK, encoding="utf-8")
+    blind = {f.code for f in _lint([migration], "postgresql").findings}
+    assert {"EC105", "EC209"} <= blind
+    if source == "dump":
+        report = _lint([migration], "postgresql", schema=_dump(postgres_url, "postgresql", tmp_path / "s.sql"))
+    else:
+        report = lint([migration], url=live, use_cache=False, settings=settings_from_mapping({}))
+    codes = {f.code for f in report.findings}
+    assert "EC105" not in codes and "EC209" not in codes, [(f.code, f.message) for f in report.findings]
+    assert "EC208" in codes and "EC106" in codes
+
+
+def test_the_model_follows_enum_labels_and_check_validation() -> None:
+    from expandcontract.dialects import Target
+    from expandcontract.schema.model import SchemaModel
+    from expandcontract.sql.normalize import parse_sql
+    from expandcontract.sql.types import parse_type
+
+    model = SchemaModel()
+    script = (
+        "CREATE TYPE public.mood AS ENUM ('a', 'it''s');\n"
+        "ALTER TYPE mood ADD VALUE 'c';\nALTER TYPE mood RENAME VALUE 'a' TO 'z';\n"
+        "CREATE TABLE t (id int, d int, CONSTRAINT inline_nn CHECK ((d IS NOT NULL)));\n"
+        "ALTER TABLE t ADD CONSTRAINT later CHECK (id IS NOT NULL) NOT VALID;\n"
+    )
+    for change in parse_sql(script, Target.default("postgresql")):
+        model.apply(change)
+    assert model.enum_labels(parse_type("mood")) == ("z", "it's", "c")
+    table = model.table("t")
+    assert table is not None and table.proves_not_null("d") and not table.proves_not_null("id")
+    for change in parse_sql("ALTER TABLE t VALIDATE CONSTRAINT later; DROP TYPE mood", Target.default("postgresql")):
+        model.apply(change)
+    assert table.proves_not_null("id") and model.enum_labels(parse_type("mood")) is None

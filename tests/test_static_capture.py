@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from expandcontract.config import settings_from_mapping
 from expandcontract.linter.engine import lint
 from expandcontract.linter.reporters import render
@@ -275,3 +277,35 @@ def test_a_corpus_of_real_world_shaped_revisions(tmp_path: Path) -> None:
     assert got == {name: (phase, capture) for name, (_, _, phase, capture) in CORPUS.items()}
     known = sum(1 for r in revisions.values() if r["phase"] != "unknown")
     assert known / len(revisions) >= 0.85  # the one unknown hides its real work behind a caught error
+
+
+def test_an_exception_a_context_manager_swallows_is_reported(tmp_path: Path) -> None:
+    versions = tmp_path / "versions"
+    write_revision(
+        versions,
+        "s1",
+        "import contextlib\nwith contextlib.suppress(Exception):\n"
+        "    rows = op.get_bind().execute(sa.text('SELECT id FROM users')).fetchall()\n"
+        "    op.execute('UPDATE users SET x = 1')",
+    )
+    report = lint([versions], settings=settings_from_mapping({}), use_cache=False)
+    assert [(f.code, f.line) for f in report.findings] == [("EC001", 12)]
+
+
+@pytest.mark.parametrize(
+    ("body", "traced"),
+    [
+        ("op.add_column('t', sa.Column('c', sa.Integer))", False),
+        ("with op.batch_alter_table('t') as b:\n    b.drop_column('c')", False),
+        ("with op.get_context().autocommit_block():\n    op.create_index('i', 't', ['c'])", False),
+        ("try:\n    op.drop_column('t', 'c')\nexcept Exception:\n    pass", True),
+        ("import contextlib\nwith contextlib.suppress(Exception):\n    op.drop_column('t', 'c')", True),
+        ("with app_session() as s:\n    pass", True),
+        ("def f():\n    try:\n        pass\n    finally:\n        return\nf()", True),
+    ],
+)
+def test_only_revisions_that_can_catch_are_traced(body: str, traced: bool, tmp_path: Path) -> None:
+    from expandcontract.migrations.capture import _may_swallow
+
+    path = write_revision(tmp_path, "s1", body)
+    assert _may_swallow(path.read_text()) is traced

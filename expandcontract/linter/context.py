@@ -24,11 +24,6 @@ def table_key(name: str | None) -> str:
 class ProjectFacts:
     """Facts carried from earlier revisions to later ones, in history order."""
 
-    #: (table, column) pairs with a validated ``CHECK (column IS NOT NULL)``: PostgreSQL 12+
-    #: then sets NOT NULL without scanning the table.
-    not_null_checks: set[tuple[str, str]] = field(default_factory=set)
-    #: Constraints added NOT VALID and not yet validated: (table, name).
-    pending_validation: set[tuple[str, str]] = field(default_factory=set)
     #: The schema as the changes so far left it (replayed history, --schema dump or --url catalog).
     schema: SchemaModel = field(default_factory=SchemaModel)
 
@@ -52,6 +47,8 @@ class UnitContext:
     not_valid_added: dict[str, int] = field(default_factory=dict)
     #: Settings (lock_timeout, ...) set earlier in this unit.
     settings_seen: set[str] = field(default_factory=set)
+    #: Changes that change nothing (ids): a type restated as it is.
+    unchanged: set[int] = field(default_factory=set)
     #: Filled in after every change was checked.
     phase: UnitPhase | None = None
     contract_changes: list[c.Change] = field(default_factory=list)
@@ -107,31 +104,5 @@ class UnitContext:
             self.created_tables.add(table_key(change.new_name))
         elif isinstance(change, c.SetSetting):
             self.settings_seen.add(change.name.lower())
-        elif isinstance(change, c.AddConstraint) and change.kind == "check":
-            column = _not_null_check_column(change.expression)
-            if column and not change.not_valid:
-                self.facts.not_null_checks.add((key, column))
-            if change.not_valid and change.name:
-                self.not_valid_added[change.name.lower()] = change.segment
-                self.facts.pending_validation.add((key, change.name.lower()))
-                if column:
-                    # Remember which column the pending check covers until it is validated.
-                    self.facts.pending_validation.add((key, f"{change.name.lower()}\0{column}"))
         elif isinstance(change, c.AddConstraint) and change.not_valid and change.name:
             self.not_valid_added[change.name.lower()] = change.segment
-        elif isinstance(change, c.ValidateConstraint):
-            name = change.name.lower()
-            for entry in list(self.facts.pending_validation):
-                if entry[0] == key and entry[1].startswith(name + "\0"):
-                    self.facts.not_null_checks.add((key, entry[1].split("\0", 1)[1]))
-                    self.facts.pending_validation.discard(entry)
-            self.facts.pending_validation.discard((key, name))
-
-
-def _not_null_check_column(expression: str | None) -> str | None:
-    import re
-
-    if not expression:
-        return None
-    m = re.fullmatch(r'\s*\(?\s*"?`?([\w]+)"?`?\s+IS\s+NOT\s+NULL\s*\)?\s*', expression, re.I)
-    return m[1].lower() if m else None

@@ -16,9 +16,10 @@ from expandcontract.linter.context import ProjectFacts, UnitContext
 from expandcontract.linter.findings import Finding, Report, RevisionSummary, Severity, UnitPhase
 from expandcontract.linter.suppression import Suppression, python_suppressions, sql_declared_phase, sql_suppressions
 from expandcontract.migrations.loader import RevisionFile, Source, discover
-from expandcontract.migrations.worker import CaptureWorker, capture_environment, shared_worker
+from expandcontract.migrations.worker import CaptureResult, CaptureWorker, capture_environment, shared_worker
 from expandcontract.rules import Hit, Rule, all_rules, resolve_selectors
 from expandcontract.sql import changes as c
+from expandcontract.sql.types import canonical
 
 UNUSED_SUPPRESSION = "EC005"
 NO_REASON = "EC006"
@@ -80,6 +81,11 @@ def lint(
         settings = replace(settings, ignore=(*settings.ignore, *ignore))
     if extend_select is not None:
         settings = replace(settings, extend_select=(*settings.extend_select, *extend_select))
+    # The capture worker outlives this run (see shared_worker): nothing to close here. It is
+    # started now, so that it imports Alembic while this process reads the project.
+    capturer = _Capturer(settings)
+    if any(_may_capture(p) for p in targets):
+        capturer.start()
     from expandcontract.schema.sources import starting_point
 
     starting, settings = starting_point(settings, url=url, schema=schema, dialect_given=dialect is not None)
@@ -92,12 +98,14 @@ def lint(
     changed = _changed_since(since, sources) if since else None
     base = Path.cwd()
     report = Report(dialect=settings.dialect, root=base)
-    # The capture worker outlives this run (see shared_worker): nothing to close here.
-    capturer = _Capturer(settings)
+    capturer.settings = settings
     for source in sources:
         cache = AnalysisCache.for_root(source.root, use_cache)
         facts = ProjectFacts(schema=starting.copy()) if starting is not None else ProjectFacts()
-        _lint_source(source, settings, enabled, cache, changed, report, base, capturer, progress, facts)
+        try:
+            _lint_source(source, settings, enabled, cache, changed, report, base, capturer, progress, facts)
+        finally:
+            cache.flush()
     report.findings.sort(key=lambda f: (f.file, f.line, f.code, f.message))
     return report
 
@@ -139,6 +147,7 @@ def classify_revisions(
         out[rev.revision] = ctx.phase or "empty"
         if changes is not None:
             changes[rev.revision] = unit.changes
+    cache.flush()
     return out
 
 
@@ -225,6 +234,20 @@ def _lint_source(
         _analyse(unit, settings, enabled, facts, report, base, reported=_reported(sql.path, source, changed))
 
 
+def _may_capture(path: Path) -> bool:
+    """Whether linting ``path`` may run revisions (a Python file, or a directory that looks
+    like an Alembic project or versions directory)."""
+    if path.suffix == ".py":
+        return True
+    if not path.is_dir():
+        return False
+    markers = ("alembic.ini", "versions", "migrations", "alembic", "pyproject.toml")
+    try:
+        return any(entry.suffix == ".py" or entry.name in markers for entry in path.iterdir())
+    except OSError:
+        return False
+
+
 def _reported(path: Path, source: Source, changed: set[Path] | None) -> bool:
     if source.only is not None and path.resolve() not in {p.resolve() for p in source.only}:
         return False
@@ -242,6 +265,11 @@ class _Capturer:
         self.ready: dict[Path, list[c.Change]] = {}
         #: Project files each captured revision imported (the cache checks them).
         self.deps: dict[Path, tuple[str, ...]] = {}
+        #: Revisions whose capture the cache has already seen (see :func:`_lookup`).
+        self.stored: set[Path] = set()
+
+    def start(self) -> None:
+        self._worker().start()
 
     def _worker(self) -> CaptureWorker:
         env = capture_environment(self.settings.capture_env, inherit=self.inherit_env)
@@ -254,18 +282,26 @@ class _Capturer:
         sys_path: list[Path],
         config_file: Path | None = None,
         progress: Callable[[int, int], None] | None = None,
+        on_each: Callable[[RevisionFile, CaptureResult], None] | None = None,
     ) -> None:
+        """Capture ``revs`` at once; ``on_each`` sees each result as it arrives (the cache is
+        written then, while the worker is still busy)."""
         if len(revs) < 2:
             return
-        chunk = 32  # progress between chunks; each chunk runs in parallel
-        for start in range(0, len(revs), chunk):
-            part = revs[start : start + chunk]
-            results = self._worker().capture_many(part, target, sys_path, config_file)
-            for rev, result in zip(part, results, strict=True):
-                self.ready[rev.path] = result.changes
-                self.deps[rev.path] = result.deps
-            if progress is not None and len(revs) >= 20:
-                progress(start + len(part), len(revs))
+        done = 0
+
+        def on_result(index: int, result: CaptureResult) -> None:
+            nonlocal done
+            done += 1
+            if on_each is not None:
+                on_each(revs[index], result)
+            if progress is not None and len(revs) >= 20 and (done % 10 == 0 or done == len(revs)):
+                progress(done, len(revs))
+
+        results = self._worker().capture_many(revs, target, sys_path, config_file, on_result)
+        for rev, result in zip(revs, results, strict=True):
+            self.ready[rev.path] = result.changes
+            self.deps[rev.path] = result.deps
 
     def __call__(
         self, rev: RevisionFile, target: Target, sys_path: list[Path], config_file: Path | None = None
@@ -292,8 +328,20 @@ def _lookup(
         key = cache.key(rev.text.encode("utf-8"), target.dialect, "revision")
         found[id(rev)] = (key, cache.get(key))
     missing = [rev for rev in revisions if found[id(rev)][1] is None]
-    capturer.prefetch(missing, target, source.sys_path, source.config_file, progress)
+
+    def store(rev: RevisionFile, result: CaptureResult) -> None:
+        if _cacheable(result.changes):
+            cache.put(found[id(rev)][0], result.changes, result.deps)
+        capturer.stored.add(rev.path)
+
+    capturer.prefetch(missing, target, source.sys_path, source.config_file, progress, store)
     return found
+
+
+def _cacheable(changes: list[c.Change]) -> bool:
+    # A capture that failed or fell back to reading the source depends on what is installed
+    # (the app, a package): installing it must change the result, so it is not cached.
+    return not any(isinstance(ch, (c.RenderFailed, c.CaptureInfo)) for ch in changes)
 
 
 def _revision_unit(
@@ -309,10 +357,8 @@ def _revision_unit(
     changes = cached
     if changes is None:
         changes = capturer(rev, target, source.sys_path, source.config_file)
-        # A capture that failed or fell back to reading the source depends on what is installed
-        # (the app, a package): installing it must change the result, so it is not cached.
         deps = capturer.deps.pop(rev.path, ())
-        if not any(isinstance(ch, (c.RenderFailed, c.CaptureInfo)) for ch in changes):
+        if rev.path not in capturer.stored and _cacheable(changes):
             cache.put(key, changes, deps)
     text = rev.text
     sql_changes = [ch for ch in changes if ch.source == "sql"]
@@ -412,11 +458,23 @@ def _context(unit: _Unit, settings: Settings, facts: ProjectFacts) -> UnitContex
             for hit in rule.check(change, ctx):
                 hit.change = hit.change or change
                 hits.append((rule, hit))
+        if _restates_type(change, ctx):
+            ctx.unchanged.add(id(change))
         ctx.observe(change)
         facts.schema.apply(change)  # the next change (and revision) is judged against this
     _classify(ctx, hits)
     ctx.hits = hits
     return ctx
+
+
+def _restates_type(change: c.Change, ctx: UnitContext) -> bool:
+    """A type "change" to the type the column has (MySQL MODIFY restating it to change only
+    nullability, say): no expansion of the schema."""
+    if not isinstance(change, c.AlterColumnType) or change.new_type is None:
+        return False
+    old = ctx.previous_type(change)
+    family = ctx.target.family
+    return old is not None and canonical(old, family) == canonical(change.new_type, family)
 
 
 def _classify(ctx: UnitContext, hits: list[tuple[Rule, Hit]]) -> None:
@@ -431,6 +489,7 @@ def _classify(ctx: UnitContext, hits: list[tuple[Rule, Hit]]) -> None:
         for ch in ctx.changes
         if ch.additive
         and id(ch) not in contract_ids
+        and id(ch) not in ctx.unchanged
         and not (isinstance(ch, (c.AddConstraint, c.CreateIndex)) and ch.name and ch.name in dropped)
     ]
     unverified = any(isinstance(ch, (c.Unverified, c.RenderFailed)) for ch in ctx.changes)

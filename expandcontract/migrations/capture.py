@@ -33,6 +33,8 @@ class RecordedOp:
     segment: int
     sql: list[str] = field(default_factory=list)
     batch: bool = False
+    #: The entries this op queued in its batch block (their keyword dicts, which flush() hands on).
+    batch_entries: list[Any] = field(default_factory=list)
 
 
 class _Recorder(io.StringIO):
@@ -53,10 +55,16 @@ class _Recorder(io.StringIO):
             return len(text)
         if self.current is not None:
             self.current.sql.append(statement)
-        elif self._in_batch_flush():
+        elif (flush := self._batch_flush()) is not None:
+            # A batch block runs its ops when it ends: each statement belongs to the op that queued
+            # the entry flush() is running (the last op of the block when it cannot be told).
+            queued = flush.f_locals.get("kw")
             batch_ops = [e for e in self.ops if e.batch]
-            if batch_ops:
-                batch_ops[-1].sql.append(statement)
+            owner = next((e for e in batch_ops if any(k is queued for k in e.batch_entries)), None)
+            if owner is None and batch_ops:
+                owner = batch_ops[-1]
+            if owner is not None:
+                owner.sql.append(statement)
         else:
             # SQL sent through op.get_bind().execute(): offline it reaches this buffer without
             # an operation, and it must be linted like op.execute().
@@ -72,13 +80,14 @@ class _Recorder(io.StringIO):
         return 1
 
     @staticmethod
-    def _in_batch_flush() -> bool:
+    def _batch_flush() -> Any:
+        """The frame of Alembic's batch flush() this write comes from, if any."""
         frame = sys._getframe(1)
         while frame is not None:
             if frame.f_code.co_name == "flush" and frame.f_code.co_filename.endswith(("batch.py",)):
-                return True
+                return frame
             frame = frame.f_back  # type: ignore[assignment]
-        return False
+        return None
 
 
 _active: _Recorder | None = None
@@ -98,12 +107,16 @@ def _recording(recorder: _Recorder) -> Iterator[None]:
             return original(self, operation)
         entry = RecordedOp(operation, rec.caller_line(), rec.in_autocommit, rec.segment)
         entry.batch = type(self).__name__ == "BatchOperations"
+        queue = getattr(self.impl, "batch", None) if entry.batch else None
+        queued = len(queue) if isinstance(queue, list) else 0
         rec.ops.append(entry)
         rec.current, rec.depth = entry, 1
         try:
             return original(self, operation)
         finally:
             rec.current, rec.depth = None, 0
+            if isinstance(queue, list):
+                entry.batch_entries = [item[2] for item in queue[queued:] if len(item) == 3]
 
     _active = recorder
     AbstractOperations.invoke = invoke  # type: ignore[method-assign]
@@ -191,7 +204,7 @@ def capture(rev: RevisionFile, target: Target, sys_path: list[Path], config_file
             upgrade = getattr(module, "upgrade", None)
             if upgrade is None:
                 raise RenderError("the revision has no upgrade() function", 1)
-            watch = _ExceptionWatch(rev.path)
+            watch = _ExceptionWatch(rev.path, enabled=_may_swallow(rev.text))
             with _recording(recorder), watch:
                 upgrade()
         finally:
@@ -217,16 +230,19 @@ class _ExceptionWatch:
     the revision catches itself: offline, a caught exception (an ORM query that needs a
     connection, say) hides what the revision does when it runs for real."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, enabled: bool = True) -> None:
         self.path = str(path)
+        self.enabled = enabled
         self.seen: list[tuple[int, str]] = []
 
     def __enter__(self) -> _ExceptionWatch:
-        sys.settrace(self._call)
+        if self.enabled:
+            sys.settrace(self._call)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        sys.settrace(None)
+        if self.enabled:
+            sys.settrace(None)
 
     def _call(self, frame: Any, event: str, arg: Any) -> Any:
         return self._local if frame.f_code.co_filename == self.path else None
@@ -250,6 +266,36 @@ class _ExceptionWatch:
             )
             for line, what in sorted(lines.items())
         ]
+
+
+#: Context managers of Alembic's that never swallow an exception.
+_PLAIN_WITH = frozenset({"batch_alter_table", "autocommit_block", "begin_transaction"})
+
+
+def _may_swallow(source: str) -> bool:
+    """Whether the revision's own code can catch an exception: a ``try`` or a ``with`` other
+    than Alembic's own blocks. Only then is the (costly: it doubles a capture) trace needed."""
+    if "try" not in source and "with" not in source:
+        return False
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Try, ast.TryStar)):
+            return True
+        if isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                call = item.context_expr
+                if not (
+                    isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Attribute)
+                    and call.func.attr in _PLAIN_WITH
+                ):
+                    return True
+    return False
 
 
 def capture_request(request: dict[str, Any]) -> list[c.Change]:

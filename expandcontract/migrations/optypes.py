@@ -108,10 +108,15 @@ def _kw(op: Any, name: str) -> Any:
 
 
 def _create_table(op: Any, target: Target) -> list[c.Change]:
-    from sqlalchemy import Column
+    from sqlalchemy import CheckConstraint, Column
 
     columns = [column_spec(col, target) for col in op.columns if isinstance(col, Column)]
-    return [c.CreateTable(table=_table(op), columns=columns)]
+    checks = tuple(
+        (str(item.name) if isinstance(item.name, str) else None, str(item.sqltext))
+        for item in op.columns
+        if isinstance(item, CheckConstraint)
+    )
+    return [c.CreateTable(table=_table(op), columns=columns, checks=checks)]
 
 
 def _add_column(op: Any, target: Target) -> list[c.Change]:

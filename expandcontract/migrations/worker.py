@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,11 @@ class CaptureWorker:
         self.timeout = timeout
         self.env = capture_environment() if env is None else env
         self._proc: subprocess.Popen[bytes] | None = None
+        self._used = False
+
+    def start(self) -> None:
+        """Start the worker now (it imports Alembic and SQLAlchemy while the caller goes on)."""
+        self._start()
 
     def __enter__(self) -> CaptureWorker:
         return self
@@ -90,6 +95,11 @@ class CaptureWorker:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        if not self._used:
+            # Started ahead of a need that never came (every revision was cached): don't wait
+            # for it to finish warming up.
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             if proc.stdin:
                 proc.stdin.close()
@@ -101,6 +111,7 @@ class CaptureWorker:
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
+            self._used = False
             env = dict(self.env)
             # The worker must import this very ec, wherever it is installed or checked out.
             here = str(Path(__file__).resolve().parents[2])
@@ -121,9 +132,15 @@ class CaptureWorker:
         return self.capture_many([rev], target, sys_path, config_file)[0]
 
     def capture_many(
-        self, revs: list[RevisionFile], target: Target, sys_path: list[Path], config_file: Path | None = None
+        self,
+        revs: list[RevisionFile],
+        target: Target,
+        sys_path: list[Path],
+        config_file: Path | None = None,
+        on_result: Callable[[int, CaptureResult], None] | None = None,
     ) -> list[CaptureResult]:
-        """Capture each revision in a child of its own; as many at a time as there are cores."""
+        """Capture each revision (see :func:`_jobs`), as many children at a time as there are
+        cores; ``on_result(index, result)`` is called as each revision is done, in any order."""
         if not revs:
             return []
         parallel = max(1, min(os.cpu_count() or 1, 8))
@@ -135,30 +152,57 @@ class CaptureWorker:
             "sys_path": [str(p) for p in sys_path] + [p for p in sys.path if p],
             "timeout": self.timeout,
         }
-        request = {"batch": [{**shared, "path": str(rev.path)} for rev in revs], "parallel": parallel}
-        rounds = -(-len(revs) // parallel)
-        line = b""
+        requests = [{**shared, "path": str(rev.path)} for rev in revs]
+        results: dict[int, CaptureResult] = {}
         for _attempt in (1, 2):
-            proc = self._start()
-            assert proc.stdin is not None and proc.stdout is not None
+            missing = [i for i in range(len(revs)) if i not in results]
+            if not missing:
+                break
+
+            def deliver(k: int, result: CaptureResult, missing: list[int] = missing) -> None:
+                results[missing[k]] = result
+                if on_result is not None:
+                    on_result(missing[k], result)
+
+            request = {"batch": [requests[i] for i in missing], "parallel": parallel}
             try:
+                proc = self._start()
+                assert proc.stdin is not None and proc.stdout is not None
+                self._used = True
                 proc.stdin.write((json.dumps(request) + "\n").encode())
                 proc.stdin.flush()
-                line = _read_line(proc.stdout, rounds * self.timeout + 30)
+                if self._receive(proc.stdout, len(missing), deliver):
+                    continue
             except (OSError, TimeoutError):
-                line = b""
-            if line:
-                break
-            # The worker itself died or hung (it never runs revision code): start a new one.
+                pass
+            # The worker itself died or hung (it never runs revision code): start a new one for
+            # what it had not sent.
             self.close()
-        try:
-            replies = json.loads(line)["batch"] if line else None
-            if not isinstance(replies, list) or len(replies) != len(revs):
-                raise ValueError("the capture worker failed")
-        except (ValueError, KeyError, TypeError):
-            failed = c.RenderFailed(reason="the capture worker failed; rerun ec lint", line=1)
-            return [CaptureResult([failed]) for _ in revs]
-        return [_result(reply) for reply in replies]
+        failed = c.RenderFailed(reason="the capture worker failed; rerun ec lint", line=1)
+        return [results.get(i) or CaptureResult([failed]) for i in range(len(revs))]
+
+    def _receive(self, stream: Any, count: int, deliver: Callable[[int, CaptureResult], None]) -> bool:
+        """Read the worker's lines (one per revision, then the end); False if it broke off."""
+        reader = _LineReader(stream)
+        received: set[int] = set()
+        while True:
+            # Each revision has the whole time limit, and one in a shared child that hangs is
+            # run again alone: at most two limits between lines, plus some slack.
+            line = reader.line(2 * self.timeout + 30)
+            if not line:
+                return False
+            try:
+                message = json.loads(line)
+                if "end" in message:
+                    return len(received) == count
+                index = int(message["index"])
+                if not 0 <= index < count:
+                    raise ValueError
+                result = _result(message["reply"])
+            except (ValueError, KeyError, TypeError):
+                return False
+            received.add(index)
+            deliver(index, result)
 
 
 def _result(reply: Any) -> CaptureResult:
@@ -201,23 +245,28 @@ def _close_all() -> None:
     _WORKERS.clear()
 
 
-def _read_line(stream: Any, timeout: float) -> bytes:
-    deadline = time.monotonic() + timeout
-    chunks = []
-    fd = stream.fileno()
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            continue
-        data = os.read(fd, 1 << 16)
-        if not data:
-            return b""
-        chunks.append(data)
-        if data.endswith(b"\n"):
-            return b"".join(chunks)
+class _LineReader:
+    """Lines from a pipe, each within a time limit."""
+
+    def __init__(self, stream: Any) -> None:
+        self.fd = stream.fileno()
+        self.buffer = b""
+
+    def line(self, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                continue
+            data = os.read(self.fd, 1 << 16)
+            if not data:
+                return b""
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line + b"\n"
 
 
 # --- the worker side ------------------------------------------------------------------------------
@@ -244,12 +293,14 @@ def _serve() -> None:
             if not line.strip():
                 continue
             request = json.loads(line)
-            if "batch" in request:
-                parallel = max(1, min(int(request.get("parallel", 1)), 16))
-                reply = {"batch": _many(request["batch"], scratch, channel.fileno(), devnull, parallel)}
-            else:
-                reply = _one(request, scratch, channel.fileno(), devnull)
-            channel.write(json.dumps(reply) + "\n")
+            parallel = max(1, min(int(request.get("parallel", 1)), 16))
+
+            def emit(index: int, reply: dict[str, Any]) -> None:
+                channel.write(json.dumps({"index": index, "reply": reply}) + "\n")
+                channel.flush()
+
+            _many(request["batch"], scratch, channel.fileno(), devnull, parallel, emit)
+            channel.write(json.dumps({"end": len(request["batch"])}) + "\n")
             channel.flush()
     finally:
         with contextlib.suppress(OSError):
@@ -317,38 +368,65 @@ def upgrade():
 """
 
 
-def _one(request: dict[str, Any], scratch: str, channel: int, devnull: int) -> dict[str, Any]:
-    return _many([request], scratch, channel, devnull, 1)[0]
-
-
 @dataclass
 class _Child:
-    index: int
+    #: The requests this child captures, in order (one, or a chunk of inert revisions).
+    job: list[int]
     pid: int
     fd: int
-    output: str
     deadline: float
     timeout: float
-    chunks: list[bytes]
+    #: Replies received so far (one line each) and the bytes of a line not yet complete.
+    done: int = 0
+    pending: bytes = b""
+
+
+#: At most this many inert revisions share one child.
+CHUNK = 50
+
+
+def _jobs(requests: list[dict[str, Any]], parallel: int) -> list[list[int]]:
+    """A child per revision, except inert ones (see :mod:`expandcontract.migrations.inert`),
+    which share a child in chunks (at least two chunks per core, so the cores stay busy)."""
+    from expandcontract.migrations.inert import is_inert
+
+    inert: list[int] = []
+    alone: list[int] = []
+    for index, request in enumerate(requests):
+        try:
+            source = Path(request["path"]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError, KeyError, TypeError):
+            source = None
+        (inert if source is not None and is_inert(source) else alone).append(index)
+    size = max(1, min(CHUNK, -(-len(inert) // (2 * parallel))))
+    chunks = [inert[i : i + size] for i in range(0, len(inert), size)]
+    return [[i] for i in alone] + chunks
 
 
 def _many(
-    requests: list[dict[str, Any]], scratch: str, channel: int, devnull: int, parallel: int
-) -> list[dict[str, Any]]:
-    """Capture each request in a child of its own, ``parallel`` children at a time."""
+    requests: list[dict[str, Any]],
+    scratch: str,
+    channel: int,
+    devnull: int,
+    parallel: int,
+    emit: Callable[[int, dict[str, Any]], None],
+) -> None:
+    """Capture the requests in children, ``parallel`` at a time (see :func:`_jobs`), and
+    ``emit`` each reply as soon as it is known."""
     from expandcontract.sql.codec import encode_changes
 
     if not hasattr(os, "fork"):  # pragma: no cover - Windows: capture here, with less isolation
         from expandcontract.migrations.capture import capture_request
 
-        return [{"changes": encode_changes(capture_request(r)), "output": ""} for r in requests]
-    replies: list[dict[str, Any] | None] = [None] * len(requests)
-    pending = list(enumerate(requests))
+        for index, r in enumerate(requests):
+            emit(index, {"changes": encode_changes(capture_request(r)), "output": ""})
+        return
+    replies = _Replies(emit)
+    pending = _jobs(requests, parallel)
     running: dict[int, _Child] = {}
     while pending or running:
         while pending and len(running) < parallel:
-            index, request = pending.pop(0)
-            child = _spawn(index, request, scratch, channel, devnull)
+            child = _spawn(pending.pop(0), requests, scratch, channel, devnull)
             running[child.fd] = child
         now = time.monotonic()
         wait = max(0.0, min(child.deadline for child in running.values()) - now)
@@ -357,52 +435,132 @@ def _many(
             child = running[fd]
             data = os.read(fd, 1 << 16)
             if data:
-                child.chunks.append(data)
+                _received(child, data, replies, scratch)
                 continue
             del running[fd]
-            replies[child.index] = _finish(child, timed_out=False)
+            pending += _ended(child, replies, scratch, timed_out=False)
         now = time.monotonic()
         for fd, child in list(running.items()):
             if now >= child.deadline:
                 del running[fd]
-                replies[child.index] = _finish(child, timed_out=True)
-    return [r if r is not None else {"changes": [], "output": ""} for r in replies]
+                pending += _ended(child, replies, scratch, timed_out=True)
 
 
-def _spawn(index: int, request: dict[str, Any], scratch: str, channel: int, devnull: int) -> _Child:
+class _Replies:
+    """Replies by request index, each emitted once, as it arrives."""
+
+    def __init__(self, emit: Callable[[int, dict[str, Any]], None]) -> None:
+        self.emit = emit
+
+    def __setitem__(self, index: int, reply: dict[str, Any]) -> None:
+        self.emit(index, reply)
+
+
+def _received(child: _Child, data: bytes, replies: _Replies, scratch: str) -> None:
+    """A child's reply lines: each completes the next revision of its job."""
+    child.pending += data
+    while b"\n" in child.pending and child.done < len(child.job):
+        line, child.pending = child.pending.split(b"\n", 1)
+        index = child.job[child.done]
+        replies[index] = _reply(line, _output_path(scratch, index))
+        child.done += 1
+        child.deadline = time.monotonic() + child.timeout  # each revision has the whole time limit
+
+
+def _ended(child: _Child, replies: _Replies, scratch: str, *, timed_out: bool) -> list[list[int]]:
+    """Reap a child; what it left undone is reported (one revision alone) or rerun alone."""
     from expandcontract.sql.codec import encode_changes
 
-    timeout = float(request.get("timeout", 30))
-    output_path = os.path.join(scratch, f"output-{index}")
+    os.close(child.fd)
+    if timed_out:
+        with contextlib.suppress(OSError):
+            os.killpg(child.pid, signal.SIGKILL)  # the revision and anything it started
+    _, status = os.waitpid(child.pid, 0)
+    left = child.job[child.done :]
+    if len(child.job) > 1:
+        # A shared child that ended early: every revision it did not finish gets a child of its own,
+        # so whichever revision caused it is judged alone.
+        for index in left:
+            with contextlib.suppress(OSError):
+                os.unlink(_output_path(scratch, index))
+        return [[index] for index in left]
+    for index in left:
+        path = _output_path(scratch, index)
+        output = _output(path)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        if timed_out:
+            reason = f"capturing the revision timed out after {child.timeout:g}s (a loop at import or in upgrade()?)"
+        else:
+            code = os.waitstatus_to_exitcode(status)
+            reason = f"the revision ended the capture process (exit status {code}: os._exit() or a crash)"
+        replies[index] = {"changes": encode_changes([c.RenderFailed(reason=reason, line=1)]), "output": output}
+    return []
+
+
+def _output_path(scratch: str, index: int) -> str:
+    return os.path.join(scratch, f"output-{index}")
+
+
+def _reply(line: bytes, output_path: str) -> dict[str, Any]:
+    from expandcontract.sql.codec import encode_changes
+
+    output = _output(output_path)
+    with contextlib.suppress(OSError):
+        os.unlink(output_path)
+    try:
+        reply = json.loads(line)
+        if not isinstance(reply, dict):
+            raise ValueError
+    except ValueError:
+        reason = "the revision's capture process sent back something that is not a capture"
+        return {"changes": encode_changes([c.RenderFailed(reason=reason, line=1)]), "output": output}
+    reply["output"] = output
+    return reply
+
+
+def _spawn(job: list[int], requests: list[dict[str, Any]], scratch: str, channel: int, devnull: int) -> _Child:
+    timeout = max(float(requests[i].get("timeout", 30)) for i in job)
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: runs the revision, then leaves without cleanup
+    if pid == 0:  # the child: runs the revisions, then leaves without cleanup
         try:
             os.close(read_end)
             os.close(channel)
             os.setsid()
-            out = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(devnull, 0)
-            os.dup2(out, 1)
-            os.dup2(out, 2)
-            from expandcontract.migrations.capture import capture_request
-
-            before = set(sys.modules)
-            changes = capture_request(request)
-            deps = _project_imports(before, request.get("project_paths") or [])
-            data = json.dumps({"changes": encode_changes(changes), "deps": deps}).encode()
-        except BaseException as error:  # noqa: BLE001 - the child reports everything
-            reason = f"the capture failed: {type(error).__name__}: {error}".splitlines()[0][:500]
-            data = json.dumps({"changes": encode_changes([c.RenderFailed(reason=reason, line=1)])}).encode()
-        with contextlib.suppress(BaseException):
-            sys.stdout.flush()
-            sys.stderr.flush()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(write_end, view) :]
-        os._exit(0)
+            for index in job:
+                _capture_in_child(requests[index], _output_path(scratch, index), write_end)
+        finally:
+            os._exit(0)
     os.close(write_end)
-    return _Child(index, pid, read_end, output_path, time.monotonic() + timeout, timeout, [])
+    return _Child(job, pid, read_end, time.monotonic() + timeout, timeout)
+
+
+def _capture_in_child(request: dict[str, Any], output_path: str, write_end: int) -> None:
+    """One revision in a child: its output to a file of its own, its reply as one line."""
+    from expandcontract.sql.codec import encode_changes
+
+    try:
+        out = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.close(out)
+        from expandcontract.migrations.capture import capture_request
+
+        before = set(sys.modules)
+        changes = capture_request(request)
+        deps = _project_imports(before, request.get("project_paths") or [])
+        data = json.dumps({"changes": encode_changes(changes), "deps": deps}).encode()
+    except BaseException as error:  # noqa: BLE001 - the child reports everything
+        reason = f"the capture failed: {type(error).__name__}: {error}".splitlines()[0][:500]
+        data = json.dumps({"changes": encode_changes([c.RenderFailed(reason=reason, line=1)])}).encode()
+    with contextlib.suppress(BaseException):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    view = memoryview(data + b"\n")
+    while view:
+        view = view[os.write(write_end, view) :]
 
 
 def _project_imports(before: set[str], roots: list[str]) -> list[str]:
@@ -416,34 +574,6 @@ def _project_imports(before: set[str], roots: list[str]) -> list[str]:
         if path and os.path.abspath(path).startswith(prefixes):
             files.add(os.path.abspath(path))
     return sorted(files)
-
-
-def _finish(child: _Child, *, timed_out: bool) -> dict[str, Any]:
-    from expandcontract.sql.codec import encode_changes
-
-    os.close(child.fd)
-    if timed_out:
-        with contextlib.suppress(OSError):
-            os.killpg(child.pid, signal.SIGKILL)  # the revision and anything it started
-    _, status = os.waitpid(child.pid, 0)
-    output = _output(child.output)
-    with contextlib.suppress(OSError):
-        os.unlink(child.output)
-    received = b"".join(child.chunks)
-    if timed_out:
-        reason = f"capturing the revision timed out after {child.timeout:g}s (a loop at import or in upgrade()?)"
-        return {"changes": encode_changes([c.RenderFailed(reason=reason, line=1)]), "output": output}
-    if not received:
-        code = os.waitstatus_to_exitcode(status)
-        reason = f"the revision ended the capture process (exit status {code}: os._exit() or a crash)"
-        return {"changes": encode_changes([c.RenderFailed(reason=reason, line=1)]), "output": output}
-    try:
-        reply = json.loads(received)
-    except ValueError:
-        reason = "the revision's capture process sent back something that is not a capture"
-        return {"changes": encode_changes([c.RenderFailed(reason=reason, line=1)]), "output": output}
-    reply["output"] = output
-    return dict(reply)
 
 
 def _output(path: str) -> str:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from expandcontract.linter.context import UnitContext
 from expandcontract.rules.base import Hit, Rule
 from expandcontract.sql import changes as c
-from expandcontract.sql.types import canonical, is_compatible_widening
+from expandcontract.sql.types import SqlType, canonical, is_compatible_widening
 
 
 class ChangeColumnType(Rule):
@@ -15,7 +15,8 @@ class ChangeColumnType(Rule):
     Reports `ALTER COLUMN ... TYPE`, MySQL `MODIFY`/`CHANGE` and `op.alter_column(type_=...)`
     unless the change is a known compatible widening: `varchar(n)` to `varchar(m >= n)` or
     `text`, a wider integer, `numeric` precision up at the same scale, `json` to `jsonb`,
-    enum values appended at the end. The previous type comes from the migration
+    enum values appended at the end, a PostgreSQL enum type to `text` (or a `varchar` every
+    label fits). The previous type comes from the migration
     (`existing_type`, MySQL `CHANGE`) or from the schema ec knows: the revisions before this
     one, `--schema` or `--url`. When none of them tells, ec cannot prove a widening and reports
     it, saying so.
@@ -51,8 +52,9 @@ class ChangeColumnType(Rule):
     )
     needs = (
         "The column's previous type: from the migration (`existing_type`, MySQL `CHANGE`), else from the schema ec "
-        "knows (the revisions before this one, `--schema` or `--url`). Without it the rule reports the change, saying "
-        "the previous type is unknown."
+        "knows (the revisions before this one, `--schema` or `--url`), with the labels of PostgreSQL enum types "
+        "(`CREATE TYPE ... AS ENUM`, `ALTER TYPE ... ADD/RENAME VALUE`). Without it the rule reports the change, "
+        "saying the previous type is unknown."
     )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
@@ -69,5 +71,17 @@ class ChangeColumnType(Rule):
                 f"Type of {where} changes to {new}, and its previous type is unknown, so ec cannot verify the old "
                 "color's values still fit (pass existing_type=, or --schema/--url so ec knows the table)."
             )
-        elif not is_compatible_widening(old, new):
+        elif not is_compatible_widening(old, new) and not _enum_to_text(ctx, old, new):
             yield Hit(f"Changing {where} from {old} to {new} is not a widening: the old color's values may not fit.")
+
+
+def _enum_to_text(ctx: UnitContext, old: SqlType, new: SqlType) -> bool:
+    """A PostgreSQL enum (known from the schema) to text, or to a varchar that fits every label:
+    every value the old color writes is still valid (measured: docs/reference/measured.md)."""
+    labels = ctx.facts.schema.enum_labels(old)
+    if labels is None:
+        return False
+    if new.name == "TEXT" or (new.name == "VARCHAR" and not new.args):
+        return True
+    longest = max((len(label) for label in labels), default=0)
+    return new.name == "VARCHAR" and bool(new.int_args) and new.int_args[0] >= longest  # type: ignore[index]

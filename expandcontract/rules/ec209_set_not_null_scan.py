@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from expandcontract.linter.context import UnitContext, table_key
+from expandcontract.linter.context import UnitContext
 from expandcontract.rules.base import POSTGRESQL, Hit, Rule
 from expandcontract.sql import changes as c
 
@@ -11,9 +11,10 @@ class SetNotNullScan(Rule):
     """Flags `SET NOT NULL` that scans the table under an exclusive lock on PostgreSQL.
 
     ## What it does
-    Reports `ALTER COLUMN ... SET NOT NULL` on an existing table unless an earlier revision
-    (or earlier in this one) added and validated `CHECK (column IS NOT NULL)` on that table,
-    which lets PostgreSQL 12+ skip the scan.
+    Reports `ALTER COLUMN ... SET NOT NULL` on an existing table unless a validated
+    `CHECK (column IS NOT NULL)` holds on that table - added and validated earlier in this
+    revision or an earlier one, or present in the `--schema` dump or `--url` catalog - which
+    lets PostgreSQL 12+ skip the scan (measured: docs/reference/measured.md).
 
     ## Why is this bad?
     PostgreSQL verifies every row while holding ACCESS EXCLUSIVE: reads and writes stop for
@@ -48,14 +49,16 @@ class SetNotNullScan(Rule):
     dialects = POSTGRESQL
     fix = "First add CHECK (col IS NOT NULL) NOT VALID and VALIDATE it in an earlier transaction (PostgreSQL 12+)."
     needs = (
-        "Whether the column is NOT NULL already (the revisions before this one, `--schema` or `--url`): then the "
-        "change is no change and nothing is reported. Without that knowledge the change is reported."
+        "Whether the column is NOT NULL already, and the table's validated CHECK constraints (the revisions before "
+        "this one, `--schema` or `--url`): NOT NULL already is no change, a validated `CHECK (col IS NOT NULL)` means "
+        "no scan, and nothing is reported. Without that knowledge the change is reported."
     )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if not isinstance(change, c.SetNotNull) or ctx.is_new_table(change.table) or ctx.already_not_null(change):
             return
-        proven = (table_key(change.table), change.column.lower()) in ctx.facts.not_null_checks
+        table = ctx.facts.schema.table(change.table)
+        proven = table is not None and table.proves_not_null(change.column)
         if proven and ctx.target.at_least(12):
             return
         yield Hit(

@@ -8,14 +8,15 @@ from expandcontract.sql import changes as c
 
 
 class TableMaintenance(Rule):
-    """Flags REINDEX (without CONCURRENTLY), VACUUM FULL and CLUSTER in a migration.
+    """Flags REINDEX (without CONCURRENTLY), VACUUM FULL, CLUSTER and SET LOGGED/UNLOGGED.
 
     ## What it does
-    Reports table-wide maintenance statements that hold an exclusive lock for their whole run.
+    Reports table-wide statements that hold a blocking lock for a whole rebuild or rewrite.
 
     ## Why is this bad?
-    `VACUUM FULL` and `CLUSTER` rewrite the table under ACCESS EXCLUSIVE; a plain `REINDEX`
-    blocks writes (and reads that would use the index) while it rebuilds.
+    `VACUUM FULL`, `CLUSTER` and `ALTER TABLE ... SET LOGGED/UNLOGGED` rewrite the table under
+    ACCESS EXCLUSIVE; a plain `REINDEX` blocks writes (and reads that would use the index)
+    while it rebuilds (measured: docs/reference/measured.md).
 
     ## Example
     ```sql
@@ -24,7 +25,8 @@ class TableMaintenance(Rule):
 
     ## Use instead
     `REINDEX ... CONCURRENTLY` (PostgreSQL 12+) in an autocommit block; for bloat use
-    `pg_repack` outside the migration.
+    `pg_repack` outside the migration; create a table UNLOGGED (or LOGGED) from the start, or
+    switch it in a maintenance window.
 
     ## Alembic
     ```python
@@ -44,5 +46,18 @@ class TableMaintenance(Rule):
             return
         if change.kind == "reindex" and change.concurrently:
             return
-        names = {"reindex": "REINDEX without CONCURRENTLY", "vacuum_full": "VACUUM FULL", "cluster": "CLUSTER"}
-        yield Hit(f"{names.get(change.kind, change.kind)} holds an exclusive lock for the whole rebuild.")
+        if change.kind == "reindex":
+            yield Hit(
+                "REINDEX without CONCURRENTLY blocks writes (and reads that use the indexes) for the whole rebuild."
+            )
+            return
+        names = {
+            "vacuum_full": "VACUUM FULL",
+            "cluster": "CLUSTER",
+            "set_logged": "SET LOGGED",
+            "set_unlogged": "SET UNLOGGED",
+        }
+        yield Hit(
+            f"{names.get(change.kind, change.kind)} rewrites the table under an ACCESS EXCLUSIVE lock: reads and "
+            "writes wait for the whole rewrite."
+        )

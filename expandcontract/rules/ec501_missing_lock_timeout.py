@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from expandcontract.linter.context import UnitContext
+from expandcontract.linter.context import UnitContext, table_key
 from expandcontract.rules.base import Hit, Rule
 from expandcontract.sql import changes as c
 
@@ -25,15 +25,34 @@ LOCKING_CHANGES = (
 )
 
 
+def takes_blocking_lock(change: c.Change, family: str) -> bool:
+    """Whether ``change`` waits for a lock that, while it waits, makes the old version's reads or
+    writes queue behind it (measured per statement: docs/reference/measured.md). On MySQL and
+    MariaDB every ALTER, RENAME, DROP and TRUNCATE waits for the table's metadata lock; on
+    PostgreSQL the CONCURRENTLY forms and SHARE UPDATE EXCLUSIVE settings do not block DML."""
+    if isinstance(change, (c.CreateIndex, c.DropIndex, c.Maintenance)) and change.concurrently:
+        return family != "postgresql"
+    if isinstance(change, (*LOCKING_CHANGES, c.Maintenance, c.LockTable)):
+        return True
+    if isinstance(change, c.Other) and change.table:
+        if change.what == "alter table metadata":
+            return True
+        return family != "postgresql" and change.what in ("alter table settings", "alter table options")
+    return False
+
+
 def first_change_without(ctx: UnitContext, setting: str) -> c.Change | None:
     """The first lock-taking change on an existing table that comes before any ``SET setting``
     in the unit (None when the runner sets timeouts, or the setting comes first)."""
     if ctx.settings.runner_sets_timeouts:
         return None
+    created: set[str] = set()
     for change in ctx.changes:
         if isinstance(change, c.SetSetting) and change.name.lower() == setting:
             return None
-        if isinstance(change, LOCKING_CHANGES) and not ctx.is_new_table(change.table):
+        if isinstance(change, c.CreateTable):
+            created.add(table_key(change.table))
+        elif takes_blocking_lock(change, ctx.target.family) and table_key(change.table) not in created:
             return change
     return None
 
@@ -43,7 +62,12 @@ class MissingLockTimeout(Rule):
 
     ## What it does
     Reports the first statement that takes a table lock when no `SET lock_timeout`
-    (PostgreSQL) or `SET lock_wait_timeout` (MySQL/MariaDB) came before it in the revision.
+    (PostgreSQL) or `SET lock_wait_timeout` (MySQL/MariaDB) came before it in the revision -
+    a lock that, while the statement waits for it, makes the old version's queries wait too:
+    on MySQL/MariaDB every ALTER, RENAME, DROP and TRUNCATE (the metadata lock); on PostgreSQL
+    every statement except the `CONCURRENTLY` forms and the settings that take SHARE UPDATE
+    EXCLUSIVE (`SET STATISTICS`, `SET (fillfactor ...)`, `VALIDATE CONSTRAINT`), as measured
+    per statement in docs/reference/measured.md.
     Off by default; select it with `extend-select = ["EC501"]`. Set
     `runner-sets-timeouts = true` when your runner (ec's, or env.py) sets timeouts itself.
 

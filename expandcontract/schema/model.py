@@ -45,6 +45,10 @@ class TableState:
     constraints: dict[str, str] = field(default_factory=dict)
     #: constraint name -> its columns, where known
     constraint_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: CHECK constraint name -> its expression (as the source wrote it)
+    checks: dict[str, str] = field(default_factory=dict)
+    #: Constraints added NOT VALID and not validated since.
+    not_valid: set[str] = field(default_factory=set)
     #: Row estimate and size in bytes, when a catalog said so.
     rows: int | None = None
     bytes: int | None = None
@@ -56,6 +60,15 @@ class TableState:
     def column(self, name: str) -> ColumnState | None:
         return self.columns.get(name.lower().strip('"`'))
 
+    def proves_not_null(self, column: str) -> bool:
+        """A validated ``CHECK (column IS NOT NULL)`` holds: PostgreSQL 12+ then sets NOT NULL
+        without scanning the table (measured: docs/reference/measured.md)."""
+        wanted = column.lower().strip('"`')
+        return any(
+            name not in self.not_valid and not_null_check_column(expression) == wanted
+            for name, expression in self.checks.items()
+        )
+
 
 @dataclass
 class SchemaModel:
@@ -64,6 +77,8 @@ class SchemaModel:
     source: str = "history"
     #: Tables dropped (or renamed away) by the changes applied: known to be gone.
     dropped: set[str] = field(default_factory=set)
+    #: PostgreSQL enum types: name -> labels, in order.
+    enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def copy(self) -> SchemaModel:
         return copy.deepcopy(self)
@@ -75,14 +90,25 @@ class SchemaModel:
         state = self.table(table)
         return state.column(column) if state is not None and column else None
 
+    def enum_labels(self, sql_type: SqlType | None) -> tuple[str, ...] | None:
+        """The labels of ``sql_type`` when it names a known enum type (None otherwise)."""
+        if sql_type is None or sql_type.args:
+            return None
+        return self.enums.get(table_key(sql_type.name))
+
     def apply(self, change: c.Change) -> None:
         """Update the model with one change record (others leave it as it is)."""
+        if isinstance(change, (c.CreateEnum, c.DropType, c.EnumAddValue, c.EnumRenameValue)):
+            self._apply_type(change)
+            return
         key = table_key(change.table)
         table = self.tables.get(key)
         if isinstance(change, c.CreateTable):
             created = TableState(key)
             for spec in change.columns:
                 created.columns[spec.name.lower()] = _column(spec)
+            for number, (name, expression) in enumerate(change.checks):
+                created.checks[(name or f"{key}_check{number}").lower()] = expression
             self.tables[key] = created
             self.dropped.discard(key)
         elif isinstance(change, c.DropTable):
@@ -95,6 +121,10 @@ class SchemaModel:
             # A table the model has not seen: what this change adds is still known.
             table = self.tables[key] = TableState(key, partial=True)
             table.columns[change.column.name.lower()] = _column(change.column)
+        elif table is None and isinstance(change, c.AddConstraint) and key and key not in self.dropped:
+            # Likewise a constraint (a CHECK that later lets SET NOT NULL skip its scan).
+            self.tables[key] = TableState(key, partial=True)
+            self.apply(change)
         elif table is None:
             return
         elif isinstance(change, c.AddColumn):
@@ -133,16 +163,54 @@ class SchemaModel:
             table.indexes.pop(change.name.lower(), None)
         elif isinstance(change, c.AddConstraint):
             if change.name:
-                table.constraints[change.name.lower()] = change.kind
-                table.constraint_columns[change.name.lower()] = tuple(col.lower() for col in change.columns)
+                name = change.name.lower()
+                table.constraints[name] = change.kind
+                table.constraint_columns[name] = tuple(col.lower() for col in change.columns)
+                if change.kind == "check" and change.expression is not None:
+                    table.checks[name] = change.expression
+                if change.not_valid:
+                    table.not_valid.add(name)
+                else:
+                    table.not_valid.discard(name)
             if change.kind == "primary_key":
                 for name in change.columns:
                     state = table.column(name)
                     if state is not None:
                         state.nullable = False
         elif isinstance(change, c.DropConstraint) and change.name:
-            table.constraints.pop(change.name.lower(), None)
-            table.constraint_columns.pop(change.name.lower(), None)
+            name = change.name.lower()
+            table.constraints.pop(name, None)
+            table.constraint_columns.pop(name, None)
+            table.checks.pop(name, None)
+            table.not_valid.discard(name)
+        elif isinstance(change, c.ValidateConstraint) and change.name:
+            table.not_valid.discard(change.name.lower())
+
+    def _apply_type(self, change: c.Change) -> None:
+        if isinstance(change, c.CreateEnum):
+            self.enums[table_key(change.type_name)] = tuple(change.values)
+        elif isinstance(change, c.DropType):
+            self.enums.pop(table_key(change.type_name), None)
+        elif isinstance(change, c.EnumAddValue):
+            labels = self.enums.get(table_key(change.type_name))
+            if labels is not None and change.value not in labels:
+                self.enums[table_key(change.type_name)] = (*labels, change.value)
+        elif isinstance(change, c.EnumRenameValue):
+            labels = self.enums.get(table_key(change.type_name))
+            if labels is not None:
+                self.enums[table_key(change.type_name)] = tuple(
+                    change.new_value if label == change.value else label for label in labels
+                )
+
+
+def not_null_check_column(expression: str | None) -> str | None:
+    """The column of a ``CHECK (column IS NOT NULL)`` expression (any parentheses, quoting)."""
+    import re
+
+    if not expression:
+        return None
+    m = re.fullmatch(r'[\s(]*"?`?(\w+)"?`?\s+IS\s+NOT\s+NULL[\s)]*', expression, re.I)
+    return m[1].lower() if m else None
 
 
 def _column(spec: c.ColumnSpec) -> ColumnState:

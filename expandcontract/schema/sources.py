@@ -138,15 +138,30 @@ def _postgres(conn: Any) -> SchemaModel:
         name = table if schema == "public" else f"{schema}.{table}"
         model.apply(c.CreateIndex(table=name, name=index, columns=tuple(columns.split(",")), unique=bool(unique)))
     kinds = {"p": "primary_key", "u": "unique", "f": "foreign_key", "c": "check"}
-    for schema, table, constraint, kind in conn.execute(
+    for schema, table, constraint, kind, validated, expression in conn.execute(
         text(
-            "SELECT n.nspname, t.relname, co.conname, co.contype FROM pg_constraint co "
+            "SELECT n.nspname, t.relname, co.conname, co.contype, co.convalidated, "
+            "CASE WHEN co.contype = 'c' THEN pg_get_expr(co.conbin, co.conrelid) END FROM pg_constraint co "
             "JOIN pg_class t ON t.oid = co.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
             "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
         )
     ):
         name = table if schema == "public" else f"{schema}.{table}"
-        model.apply(c.AddConstraint(table=name, name=constraint, kind=kinds.get(kind, kind)))
+        model.apply(
+            c.AddConstraint(
+                table=name, name=constraint, kind=kinds.get(kind, kind), not_valid=not validated, expression=expression
+            )
+        )
+    labels: dict[str, list[str]] = {}
+    for schema, type_name, label in conn.execute(
+        text(
+            "SELECT n.nspname, t.typname, e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
+            "JOIN pg_namespace n ON n.oid = t.typnamespace ORDER BY t.oid, e.enumsortorder"
+        )
+    ):
+        labels.setdefault(type_name if schema == "public" else f"{schema}.{type_name}", []).append(label)
+    for type_name, values in labels.items():
+        model.apply(c.CreateEnum(type_name=type_name, values=tuple(values)))
     for schema, table, estimate, size in conn.execute(
         text(
             "SELECT n.nspname, cl.relname, cl.reltuples::bigint, pg_total_relation_size(cl.oid) FROM pg_class cl "
@@ -163,6 +178,7 @@ def _postgres(conn: Any) -> SchemaModel:
 
 def _mysql(conn: Any) -> SchemaModel:
     from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
 
     model = SchemaModel()
     tables: dict[str, c.CreateTable] = {}
@@ -204,6 +220,18 @@ def _mysql(conn: Any) -> SchemaModel:
         )
     ):
         model.apply(c.AddConstraint(table=table, name=constraint, kind=kinds.get(str(kind), str(kind).lower())))
+    # CHECK expressions (MariaDB 10.2+, MySQL 8.0.16+); a server without the view has none to read.
+    checks = text(
+        "SELECT tc.TABLE_NAME, cc.CONSTRAINT_NAME, cc.CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS cc "
+        "JOIN information_schema.TABLE_CONSTRAINTS tc ON tc.CONSTRAINT_SCHEMA = cc.CONSTRAINT_SCHEMA "
+        "AND tc.CONSTRAINT_NAME = cc.CONSTRAINT_NAME AND tc.CONSTRAINT_TYPE = 'CHECK' "
+        "WHERE cc.CONSTRAINT_SCHEMA = DATABASE()"
+    )
+    try:
+        for table, constraint, clause in conn.execute(checks):
+            model.apply(c.AddConstraint(table=table, name=constraint, kind="check", expression=str(clause)))
+    except SQLAlchemyError:
+        pass
     for table, estimate, size in conn.execute(
         text(
             "SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES "

@@ -57,6 +57,8 @@ class ColumnSpec:
 @dataclass
 class CreateTable(Change):
     columns: list[ColumnSpec] = field(default_factory=list)
+    #: CHECK constraints declared in the table: (name or None, expression).
+    checks: tuple[tuple[str | None, str], ...] = ()
     additive = True
 
 
@@ -124,6 +126,8 @@ class CreateIndex(Change):
     columns: tuple[str, ...] = ()
     unique: bool = False
     concurrently: bool = False
+    #: MySQL/MariaDB ``FULLTEXT`` or ``SPATIAL``; empty for a plain index.
+    kind: str = ""
     additive = True
 
 
@@ -165,6 +169,20 @@ class Truncate(Change):
 @dataclass
 class DropSchema(Change):
     name: str = ""
+
+
+@dataclass
+class CreateEnum(Change):
+    """PostgreSQL ``CREATE TYPE name AS ENUM (...)``."""
+
+    type_name: str = ""
+    values: tuple[str, ...] = ()
+    additive = True
+
+
+@dataclass
+class DropType(Change):
+    type_name: str = ""
 
 
 @dataclass
@@ -213,6 +231,8 @@ class TableRebuild(Change):
     """MySQL statements that rebuild the whole table (``CONVERT TO CHARACTER SET``, ``ENGINE=``, ``FORCE``)."""
 
     reason: str = ""
+    #: Rebuilt in place with writes going on (``FORCE``, ``ENGINE=InnoDB``): no table copy.
+    in_place: bool = False
 
 
 @dataclass

@@ -140,6 +140,25 @@ def _known_text_forms(text: str, target: Target) -> list[c.Change] | None:
         m = re.fullmatch(r"CLUSTER\b(?:\s+VERBOSE)?\s*(\S+)?.*", flat, re.I)
         if m:
             return [c.Maintenance(kind="cluster", table=unquote(m[1]) if m[1] else None)]
+        m = re.fullmatch(rf"CREATE TYPE ({_IDENT}) AS ENUM \((.*)\)", flat, re.I | re.S)
+        if m:
+            return [c.CreateEnum(type_name=unquote(m[1]), values=_quoted_values(m[2]))]
+        m = re.fullmatch(rf"DROP TYPE (?:IF EXISTS )?({_IDENT}(?: ?, ?{_IDENT})*)(?: CASCADE| RESTRICT)?", flat, re.I)
+        if m:
+            return [c.DropType(type_name=unquote(n.strip())) for n in m[1].split(",")]
+        m = re.fullmatch(rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) SET (LOGGED|UNLOGGED)", flat, re.I)
+        if m:
+            return [c.Maintenance(kind=f"set_{m[2].lower()}", table=unquote(m[1]))]
+        m = re.fullmatch(
+            rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) (?:ALTER (?:COLUMN )?\S+ SET STATISTICS|CLUSTER ON|"
+            rf"SET WITHOUT CLUSTER|SET \((?:\s*(?:fillfactor|autovacuum_\w+|toast\.\w+|parallel_workers|"
+            rf"log_autovacuum_min_duration|vacuum_\w+)\s*=\s*[^,)]+,?)+\)|RESET \([^)]*\))(?:\s.*)?",
+            flat,
+            re.I,
+        )
+        if m:
+            # SHARE UPDATE EXCLUSIVE (measured): reads and writes go on.
+            return [c.Other(what="alter table settings", table=unquote(m[1]))]
         if re.fullmatch(r"SET CONSTRAINTS .+ (?:IMMEDIATE|DEFERRED)", flat, re.I):
             # When deferred constraints are checked, within this transaction: no schema change.
             return [c.SetSetting(name="constraints", value=flat.split()[-1].upper())]
@@ -199,6 +218,14 @@ _PG_FORMS: list[tuple[str, Callable[[re.Match[str], Target], list[c.Change] | No
                 using_index=True,
             )
         ],
+    ),
+    (
+        rf"CREATE TYPE (?P<t>{_IDENT}) AS ENUM \((?P<v>.*)\)",
+        lambda m, t: [c.CreateEnum(type_name=unquote(m["t"]), values=_quoted_values(m["v"]))],
+    ),
+    (
+        rf"DROP TYPE (?:IF EXISTS )?(?P<t>{_IDENT}(?: ?, ?{_IDENT})*)(?: CASCADE| RESTRICT)?",
+        lambda m, t: [c.DropType(type_name=unquote(n.strip())) for n in m["t"].split(",")],
     ),
     (
         rf"ALTER TYPE (?P<t>{_IDENT}) ADD VALUE (?:IF NOT EXISTS )?'(?P<v>[^']*)'.*",
@@ -293,6 +320,11 @@ _MYSQL_FORMS: list[tuple[str, Callable[[re.Match[str], Target], list[c.Change] |
 _COMMAND_FORMS = {"postgresql": _PG_FORMS, "mysql": _MYSQL_FORMS}
 
 
+def _quoted_values(text: str) -> tuple[str, ...]:
+    """``'a', 'it''s'`` -> ``("a", "it's")``."""
+    return tuple(v.replace("''", "'") for v in re.findall(r"'((?:[^']|'')*)'", text))
+
+
 def _opt(text: str, name: str) -> str | None:
     m = re.search(rf"{name}\s*=?\s*(\w+)", text, re.I)
     return m[1].upper() if m else None
@@ -379,7 +411,15 @@ def _alter(tree: exp.Expression, target: Target) -> list[c.Change]:
         elif isinstance(option, exp.LockProperty):
             lock = _sql(option.this, target).upper()
         elif isinstance(option, exp.EngineProperty):
-            out.append(c.TableRebuild(table=table, reason="ENGINE= rebuilds the table"))
+            engine = _sql(option.this, target).strip("`'\"").upper()
+            if engine == "INNODB":
+                # The default engine already: a null rebuild, in place (measured like FORCE).
+                out.append(c.TableRebuild(table=table, reason="ENGINE=InnoDB rebuilds the table", in_place=True))
+            else:
+                out.append(c.TableRebuild(table=table, reason=f"ENGINE={engine} copies the table into the new engine"))
+        elif isinstance(option, exp.Property):
+            # ROW_FORMAT=, AUTO_INCREMENT=, COMMENT=, ...: table options (an in-place rebuild at most).
+            out.append(c.Other(table=table, what="alter table options"))
     not_valid = bool(tree.args.get("not_valid"))
     for action in tree.args.get("actions") or []:
         out.extend(_alter_action(action, table, not_valid, target))
@@ -438,7 +478,7 @@ def _alter_action(action: exp.Expression, table: str, not_valid: bool, target: T
     if isinstance(action, exp.AddConstraint):
         return [_add_constraint(e, not_valid, target) for e in action.expressions]
     if isinstance(action, exp.ForceProperty):
-        return [c.TableRebuild(reason="FORCE rebuilds the table")]
+        return [c.TableRebuild(reason="FORCE rebuilds the table", in_place=True)]
     if isinstance(action, (exp.RenameIndex, exp.AlterIndex, exp.AlterSet)):
         return [c.Other(what="alter table metadata")]
     return [c.Unverified(reason=f"ALTER TABLE action {type(action).__name__} is not analysed by ec")]
@@ -483,7 +523,9 @@ def _add_constraint(node: exp.Expression, not_valid: bool, target: Target) -> c.
         return c.AddConstraint(kind="unique", name=name or (inner.this.name if inner.this else None))
     if isinstance(inner, exp.IndexColumnConstraint):
         # MySQL ADD INDEX / ADD FULLTEXT INDEX: an index, not a constraint.
-        return c.CreateIndex(name=inner.name or None, unique=False)
+        kind = str(inner.args.get("kind") or "").lower()
+        special = kind if kind in ("fulltext", "spatial") else ""
+        return c.CreateIndex(name=inner.name or None, unique=False, kind=special)
     if isinstance(inner, exp.ExcludeColumnConstraint):
         return c.AddConstraint(kind="exclude", name=name)
     text = _sql(node, target).upper()
@@ -500,12 +542,17 @@ def _create(tree: exp.Expression, target: Target) -> list[c.Change]:
     if kind == "TABLE":
         schema = tree.this
         table = _name(schema.this if isinstance(schema, exp.Schema) else schema)
-        columns = [
-            column_spec(e, target)
-            for e in (schema.expressions if isinstance(schema, exp.Schema) else [])
-            if isinstance(e, exp.ColumnDef)
-        ]
-        return [c.CreateTable(table=table, columns=columns)]
+        elements = schema.expressions if isinstance(schema, exp.Schema) else []
+        columns = [column_spec(e, target) for e in elements if isinstance(e, exp.ColumnDef)]
+        checks = []
+        for element in elements:
+            if isinstance(element, exp.Constraint):
+                for inner in element.expressions:
+                    if isinstance(inner, exp.CheckColumnConstraint):
+                        checks.append((element.name or None, _sql(inner.this, target)))
+            elif isinstance(element, exp.CheckColumnConstraint):
+                checks.append((None, _sql(element.this, target)))
+        return [c.CreateTable(table=table, columns=columns, checks=tuple(checks))]
     if kind == "INDEX":
         index = tree.this
         index_table = _name(index.args.get("table")) if isinstance(index, exp.Index) else None

@@ -204,14 +204,22 @@ def mysql_varchar_prefix_bytes(chars: int, charset: str) -> int:
     return 1 if chars * _BYTES_PER_CHAR.get(charset.lower(), 4) <= 255 else 2
 
 
-def mysql_inplace_type_change(old: SqlType, new: SqlType, charset: str) -> bool:
-    """MySQL/MariaDB can change the type in place (no table copy)."""
+def mysql_inplace_type_change(old: SqlType, new: SqlType, charset: str, *, mariadb: bool = True) -> bool:
+    """MySQL/MariaDB can change the type in place (no table copy).
+
+    VARCHAR growth is in place while the length prefix keeps its size (1 byte up to 255 bytes of
+    data). MariaDB (10.4+, DYNAMIC/COMPACT rows) also grows a column of at most 127 bytes past 255
+    bytes in place: every stored length is below 128, which both prefix formats write in one byte
+    (measured on MariaDB 10.11: VARCHAR(20) -> VARCHAR(100) in utf8mb4 is instant, VARCHAR(32)
+    -> VARCHAR(64) copies). MySQL documents the plain prefix rule."""
     if old == new:
         return True
     if old.name == new.name == "VARCHAR":
         o, n = old.int_args, new.int_args
         if not o or not n or n[0] < o[0]:
             return False
+        if mariadb and o[0] * _BYTES_PER_CHAR.get(charset.lower(), 4) <= 127:
+            return True
         return mysql_varchar_prefix_bytes(o[0], charset) == mysql_varchar_prefix_bytes(n[0], charset)
     if old.name == new.name and old.name in ("ENUM", "SET"):
         appended = new.enum_values[: len(old.enum_values)] == old.enum_values

@@ -1,0 +1,406 @@
+"""Ground truth for every statement kind: what PostgreSQL 15 and MariaDB 10.11 do, measured on a
+seeded table (tests/ddl_matrix.py), and what ec's rules claim about the same statement.
+
+Three checks per statement:
+1. the server still does what docs/reference/measured.md says (the recorded outcome);
+2. every claim ec makes is backed by that outcome (a rule that says "rewrites" or "copies" or
+   "breaks the old version" when the server does not is a bug), and
+3. every hazard measured is claimed (a rewrite, a scan or a copy under a lock that blocks the old
+   version's writes, a v1 statement that fails afterwards).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pymysql
+import pytest
+from sqlalchemy.engine import URL
+
+from expandcontract.config import settings_from_mapping
+from expandcontract.linter.engine import lint
+from tests.ddl_matrix import (
+    MARIADB_CASES,
+    MARIADB_SEED,
+    PG_CASES,
+    PG_SEED,
+    Case,
+    measure_mariadb,
+    measure_postgres,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ALL = ("insert", "insert all", "update", "select")
+WRITES = ("insert", "insert all", "update")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    rewrite: bool = False
+    scan: bool = False
+    lock: str = "-"
+    blocked: tuple[str, ...] = ()
+    breaks: tuple[str, ...] = ()
+    algorithm: str = ""
+    error: str = ""
+
+
+AX = "ACCESS EXCLUSIVE"
+SUE = "SHARE UPDATE EXCLUSIVE"
+
+PG_EXPECTED = {
+    "add column, nullable": Outcome(lock=AX, blocked=ALL),
+    "add column, NOT NULL with constant default": Outcome(lock=AX, blocked=ALL),
+    "add column, NOT NULL without default": Outcome(error='column "e" of relation "t" contains null values'),
+    "add column, volatile default": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
+    "add column, identity": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
+    "add column, generated stored": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
+    "drop column": Outcome(lock=AX, blocked=ALL, breaks=("insert all", "select")),
+    "rename column": Outcome(lock=AX, blocked=ALL, breaks=("insert all", "update", "select")),
+    "rename table": Outcome(lock=AX, blocked=ALL, breaks=ALL),
+    "type: varchar widened": Outcome(lock=AX, blocked=ALL),
+    "type: varchar narrowed": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL, breaks=("insert all",)),
+    "type: integer to bigint": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
+    "type: enum to text": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
+    "set default": Outcome(lock=AX, blocked=ALL),
+    "drop default on a NOT NULL column": Outcome(lock=AX, blocked=ALL, breaks=("insert",)),
+    "set not null": Outcome(scan=True, lock=AX, blocked=ALL, breaks=("insert", "insert all")),
+    "set not null with a validated CHECK (d IS NOT NULL)": Outcome(
+        lock=AX, blocked=ALL, breaks=("insert", "insert all")
+    ),
+    "drop not null": Outcome(lock=AX, blocked=ALL),
+    "set statistics": Outcome(lock=SUE),
+    "set storage": Outcome(lock=AX, blocked=ALL),
+    "add CHECK": Outcome(scan=True, lock=AX, blocked=ALL),
+    "add CHECK NOT VALID": Outcome(lock=AX, blocked=ALL),
+    "validate constraint": Outcome(scan=True, lock=SUE),
+    "add FOREIGN KEY": Outcome(scan=True, lock="SHARE ROW EXCLUSIVE", blocked=WRITES),
+    "add FOREIGN KEY NOT VALID": Outcome(lock="SHARE ROW EXCLUSIVE", blocked=WRITES),
+    "add UNIQUE": Outcome(scan=True, lock=AX, blocked=ALL),
+    "add UNIQUE USING INDEX": Outcome(lock=AX, blocked=ALL),
+    "drop constraint": Outcome(lock=AX, blocked=ALL),
+    "create index": Outcome(scan=True, lock="SHARE", blocked=WRITES),
+    "create unique index": Outcome(scan=True, lock="SHARE", blocked=WRITES),
+    "create index concurrently": Outcome(scan=True, lock=SUE),
+    "drop index": Outcome(lock=AX, blocked=ALL),
+    "drop index concurrently": Outcome(lock=SUE),
+    # The SELECT goes through the primary key's index, which REINDEX locks exclusively.
+    "reindex table": Outcome(scan=True, lock="SHARE", blocked=ALL),
+    "reindex concurrently": Outcome(scan=True, lock=SUE),
+    "set fillfactor": Outcome(lock=SUE),
+    "set unlogged": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
+    "disable trigger": Outcome(lock="SHARE ROW EXCLUSIVE", blocked=WRITES),
+    "cluster": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
+    "vacuum full": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
+    "truncate": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
+    "lock table": Outcome(lock=AX, blocked=ALL),
+    "drop table": Outcome(lock=AX, blocked=ALL, breaks=ALL),
+    # The enum type is locked, not the table.
+    "enum: add value": Outcome(),
+    "enum: rename value": Outcome(breaks=("update",)),
+}
+
+MARIADB_EXPECTED = {
+    "add column, nullable, last": Outcome(algorithm="INSTANT", lock="NONE"),
+    "add column, nullable, first": Outcome(algorithm="INSTANT", lock="NONE"),
+    "add column, NOT NULL with default": Outcome(algorithm="INSTANT", lock="NONE"),
+    "add column, NOT NULL without default": Outcome(algorithm="INSTANT", lock="NONE", breaks=("insert", "insert all")),
+    "add column, auto-increment": Outcome(algorithm="INPLACE", lock="SHARED"),
+    "drop column": Outcome(algorithm="INSTANT", lock="NONE", breaks=("insert all", "update", "select")),
+    "drop indexed column": Outcome(algorithm="NOCOPY", lock="NONE", breaks=("insert all", "select")),
+    "rename column": Outcome(algorithm="INSTANT", lock="NONE", breaks=("insert all", "update", "select")),
+    "rename table": Outcome(breaks=ALL),
+    "type: varchar widened (same length bytes)": Outcome(algorithm="INSTANT", lock="NONE"),
+    "type: varchar widened past 255 bytes": Outcome(algorithm="INSTANT", lock="NONE"),
+    "type: varchar narrowed": Outcome(algorithm="COPY", lock="SHARED", breaks=("insert all",)),
+    "type: int to bigint": Outcome(algorithm="COPY", lock="SHARED"),
+    "type: enum value appended": Outcome(algorithm="INSTANT", lock="NONE"),
+    "type: enum value removed": Outcome(algorithm="COPY", lock="SHARED", breaks=("insert all",)),
+    "set default": Outcome(algorithm="INSTANT", lock="NONE"),
+    "drop default on a NOT NULL column": Outcome(algorithm="INSTANT", lock="NONE", breaks=("insert",)),
+    "set not null": Outcome(algorithm="INPLACE", lock="NONE", breaks=("insert", "insert all")),
+    "drop not null": Outcome(algorithm="INPLACE", lock="NONE"),
+    "add CHECK": Outcome(algorithm="COPY", lock="SHARED"),
+    "drop CHECK": Outcome(algorithm="INSTANT", lock="NONE"),
+    "add FOREIGN KEY": Outcome(algorithm="COPY", lock="SHARED"),
+    "add FOREIGN KEY, foreign_key_checks off": Outcome(algorithm="INSTANT", lock="NONE"),
+    "drop FOREIGN KEY": Outcome(algorithm="INSTANT", lock="NONE"),
+    "add index": Outcome(algorithm="NOCOPY", lock="NONE"),
+    "add unique index": Outcome(algorithm="NOCOPY", lock="NONE"),
+    "add fulltext index": Outcome(algorithm="INPLACE", lock="SHARED"),
+    "drop index": Outcome(algorithm="NOCOPY", lock="NONE"),
+    "rename index": Outcome(algorithm="INSTANT", lock="NONE"),
+    "convert character set": Outcome(algorithm="COPY", lock="SHARED"),
+    "row format": Outcome(algorithm="INPLACE", lock="NONE"),
+    "force rebuild": Outcome(algorithm="INPLACE", lock="NONE"),
+    "auto_increment value": Outcome(algorithm="INSTANT", lock="NONE"),
+    "optimize table": Outcome(),
+    "truncate": Outcome(),
+    "drop table": Outcome(breaks=ALL),
+}
+
+#: Contract by design although the v1 statements still run: the rows are gone.
+CONTRACT_WITHOUT_BREAK = {"truncate": "TRUNCATE loses the old version's data"}
+
+#: ec's lock rules on PostgreSQL and what each claims.
+PG_REWRITE_RULES = {"EC207", "EC208"}
+PG_SCAN_RULES = {"EC201", "EC204", "EC206", "EC209"}
+#: EC210: rewrites (VACUUM FULL, CLUSTER, SET LOGGED/UNLOGGED) or rebuilds every index (REINDEX).
+PG_LONG_RULES = PG_REWRITE_RULES | PG_SCAN_RULES | {"EC210"}
+PG_BLOCK_RULES = {"EC202", "EC211"}
+
+_PG_MODES = {
+    "AccessExclusiveLock": AX,
+    "ShareUpdateExclusiveLock": SUE,
+    "ShareLock": "SHARE",
+    "ShareRowExclusiveLock": "SHARE ROW EXCLUSIVE",
+    "": "-",
+}
+
+
+def _pg_dsn(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _mariadb_args(url: URL) -> dict[str, object]:
+    return {
+        "host": url.host or "127.0.0.1",
+        "port": url.port or 3306,
+        "user": url.username or "root",
+        "password": url.password or "",
+        "database": url.database,
+    }
+
+
+def ec_verdict(tmp_path: Path, dialect: str, seed: str, case: Case) -> tuple[str, set[str], list[str]]:
+    """ec's phase, rule codes and messages for the statement, the seeded schema known (--schema).
+    Session settings of the case are part of the linted migration, as they would be."""
+    schema = tmp_path / "schema.sql"
+    schema.write_text(f"{seed};\n{case.setup};\n", encoding="utf-8")
+    migration = tmp_path / "migration.sql"
+    migration.write_text(f"{case.session};\n{case.sql};\n" if case.session else f"{case.sql};\n", encoding="utf-8")
+    settings = settings_from_mapping({"dialect": dialect, "select": ["ALL"]})
+    report = lint([migration], settings=settings, schema=schema, use_cache=False)
+    phase = report.revisions[0].phase if report.revisions else "empty"
+    return phase, {f.code for f in report.findings}, [f"{f.code} {f.message}" for f in report.findings]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("case", PG_CASES, ids=[c.kind for c in PG_CASES])
+def test_postgres_statement(postgres_url: URL, tmp_path: Path, case: Case) -> None:
+    schema = f"ec_matrix_{uuid.uuid4().hex[:8]}"
+    measured = measure_postgres(
+        _pg_dsn(postgres_url), schema, case.sql, setup=case.setup, transactional=case.transactional
+    )
+    got = Outcome(
+        rewrite=measured.rewrite,
+        scan=measured.scan,
+        lock=_PG_MODES.get(measured.lock, measured.lock),
+        blocked=measured.blocked,
+        breaks=measured.breaks,
+        error=measured.error,
+    )
+    expected = PG_EXPECTED[case.kind]
+    assert got == expected, f"{case.kind}: the server did {got}, docs/reference/measured.md says {expected}"
+
+    phase, codes, messages = ec_verdict(tmp_path, "postgresql", PG_SEED, case)
+    if expected.error:
+        assert codes - {"EC501", "EC504"}, f"{case.kind} fails on a table with rows; ec says nothing"
+        return
+    # Contract exactly when the old version's statements fail afterwards.
+    contract = phase == "contract"
+    assert contract == bool(expected.breaks or case.kind in CONTRACT_WITHOUT_BREAK), (case.kind, phase, messages)
+    # Every lock claim is backed, and every table-sized operation under a write-blocking lock claimed.
+    long_claims = codes & PG_LONG_RULES
+    if codes & PG_REWRITE_RULES:
+        assert expected.rewrite, (case.kind, messages)
+    if codes & PG_SCAN_RULES:
+        assert expected.scan, (case.kind, messages)
+    if long_claims:
+        assert set(WRITES) <= set(expected.blocked), (case.kind, messages)
+    heavy = (expected.rewrite or expected.scan) and set(WRITES) <= set(expected.blocked)
+    if heavy and case.kind not in CONTRACT_WITHOUT_BREAK:
+        assert long_claims, f"{case.kind}: measured a rewrite/scan that blocks writes; ec claims none: {messages}"
+    if codes & PG_BLOCK_RULES:
+        assert expected.blocked, (case.kind, messages)
+    # The lock-queue claim (EC501) only where the statement's lock makes the old version wait.
+    assert ("EC501" in codes) == bool(expected.blocked), (case.kind, messages)
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("case", MARIADB_CASES, ids=[c.kind for c in MARIADB_CASES])
+def test_mariadb_statement(mysql_url: URL, tmp_path: Path, case: Case) -> None:
+    measured = measure_mariadb(
+        _mariadb_args(mysql_url), case.sql, setup=case.setup, session=case.session, alter=case.alter
+    )
+    got = Outcome(algorithm=measured.algorithm, lock=measured.lock or "-", breaks=measured.breaks, error=measured.error)
+    expected = MARIADB_EXPECTED[case.kind]
+    expected_got = Outcome(
+        algorithm=expected.algorithm, lock=expected.lock if expected.algorithm else "-", breaks=expected.breaks
+    )
+    assert got == expected_got, f"{case.kind}: the server did {got}, docs/reference/measured.md says {expected}"
+
+    phase, codes, messages = ec_verdict(tmp_path, "mariadb", MARIADB_SEED, case)
+    contract = phase == "contract"
+    assert contract == bool(expected.breaks or case.kind in CONTRACT_WITHOUT_BREAK), (case.kind, phase, messages)
+    # EC401: a table copy, or a rebuild that blocks writes (LOCK=SHARED) - exactly then.
+    blocks_writes = expected.algorithm == "COPY" or expected.lock in ("SHARED", "EXCLUSIVE")
+    assert ("EC401" in codes) == blocks_writes, (case.kind, messages)
+    # Every statement here waits for the table's metadata lock (see the queue test).
+    assert "EC501" in codes, (case.kind, messages)
+
+
+@pytest.mark.mysql
+def test_mariadb_metadata_lock_queue(mysql_url: URL) -> None:
+    """The claim behind EC501 on MariaDB: an instant ALTER that waits for the metadata lock (one
+    open transaction read the table) makes every later query on the table wait behind it."""
+    args = _mariadb_args(mysql_url)
+    setup = pymysql.connect(**args, autocommit=True)  # type: ignore[arg-type]
+    with setup.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS q")
+        cur.execute("CREATE TABLE q (id int PRIMARY KEY, a int) ENGINE=InnoDB")
+        cur.execute("INSERT INTO q VALUES (1, 1)")
+    holder = pymysql.connect(**args)  # type: ignore[arg-type]
+    with holder.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute("SELECT * FROM q")
+    alter = pymysql.connect(**args, autocommit=True)  # type: ignore[arg-type]
+    thread = threading.Thread(
+        target=lambda: alter.cursor().execute("ALTER TABLE q ADD COLUMN b int, ALGORITHM=INSTANT")
+    )
+    thread.start()
+    time.sleep(0.3)
+    reader = pymysql.connect(**args, autocommit=True)  # type: ignore[arg-type]
+    with reader.cursor() as cur:
+        cur.execute("SET SESSION lock_wait_timeout = 1")
+        with pytest.raises(pymysql.err.OperationalError) as waited:
+            cur.execute("SELECT * FROM q")
+    assert waited.value.args[0] == 1205  # lock wait timeout: the reader queued behind the ALTER
+    holder.rollback()
+    thread.join(10)
+    for conn in (holder, alter, reader, setup):
+        conn.close()
+
+
+@pytest.mark.mysql
+def test_mariadb_optimize_rebuilds_with_writes_going_on(mysql_url: URL) -> None:
+    """OPTIMIZE TABLE on InnoDB: the server says it recreates the table (ALTER TABLE ... FORCE),
+    and an INSERT from another session goes through while it runs; the same rebuild forced to
+    ALGORITHM=COPY makes the INSERT wait (lock_wait_timeout)."""
+    args = _mariadb_args(mysql_url)
+    conn = pymysql.connect(**args, autocommit=True)  # type: ignore[arg-type]
+    with conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS big")
+        cur.execute("CREATE TABLE big (id int PRIMARY KEY, a int, b varchar(100)) ENGINE=InnoDB")
+        cur.execute("INSERT INTO big SELECT seq, seq, repeat('x', 100) FROM seq_1_to_400000")
+    outcomes = {}
+    for name, statement in (("optimize", "OPTIMIZE TABLE big"), ("copy", "ALTER TABLE big FORCE, ALGORITHM=COPY")):
+        ran: list[object] = []
+        rebuild = pymysql.connect(**args, autocommit=True)  # type: ignore[arg-type]
+
+        def run(
+            rebuild: pymysql.connections.Connection = rebuild, statement: str = statement, ran: list[object] = ran
+        ) -> None:
+            with rebuild.cursor() as cur:
+                cur.execute(statement)
+                ran.extend(cur.fetchall())
+
+        thread = threading.Thread(target=run)
+        writer = pymysql.connect(**args, autocommit=True)  # type: ignore[arg-type]
+        with writer.cursor() as cur:
+            cur.execute("SET SESSION lock_wait_timeout = 1")
+            thread.start()
+            # Once the rebuild is under way, insert until it ends (bounded): one INSERT that
+            # completes while the rebuild still runs proves writes go on.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and thread.is_alive():
+                cur.execute(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE %s "
+                    "AND STATE IN ('copy to tmp table', 'altering table')",
+                    ("%big%",),
+                )
+                if cur.fetchone()[0]:  # type: ignore[index]
+                    break
+            outcomes[name] = "rebuild too quick to tell"
+            for n in range(200):
+                if not thread.is_alive():
+                    break
+                try:
+                    cur.execute("INSERT INTO big VALUES (%s, 1, 'y')", (10_000_000 + 1000 * len(outcomes) + n,))
+                except pymysql.err.OperationalError as error:
+                    outcomes[name] = f"insert waited ({error.args[0]})"
+                    break
+                if thread.is_alive():
+                    outcomes[name] = "insert ran"
+                    break
+        thread.join(60)
+        if name == "optimize":
+            assert any("recreate" in str(row) for row in ran), ran
+        for each in (writer, rebuild):
+            each.close()
+    conn.close()
+    assert outcomes == {"optimize": "insert ran", "copy": "insert waited (1205)"}
+
+
+@pytest.mark.postgres
+def test_postgres_lock_queue(postgres_url: URL) -> None:
+    """The claim behind EC501 on PostgreSQL: an ALTER waiting for ACCESS EXCLUSIVE (one open
+    transaction read the table) makes every later query on the table wait behind it."""
+    dsn = _pg_dsn(postgres_url)
+    with psycopg.connect(dsn, autocommit=True) as setup:
+        setup.execute("DROP TABLE IF EXISTS q")
+        setup.execute("CREATE TABLE q (id int PRIMARY KEY, a int)")
+        setup.execute("INSERT INTO q VALUES (1, 1)")
+    holder = psycopg.connect(dsn)
+    holder.execute("SELECT * FROM q")
+    alter = psycopg.connect(dsn, autocommit=True)
+    thread = threading.Thread(target=lambda: alter.execute("ALTER TABLE q ADD COLUMN b int"))
+    thread.start()
+    time.sleep(0.3)
+    with psycopg.connect(dsn, autocommit=True) as reader:
+        reader.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            reader.execute("SELECT * FROM q")
+    holder.rollback()
+    thread.join(10)
+    holder.close()
+    alter.close()
+
+
+def test_the_measured_page_lists_every_statement() -> None:
+    """docs/reference/measured.md carries the outcome of every statement measured here."""
+    page = (ROOT / "docs" / "reference" / "measured.md").read_text(encoding="utf-8")
+    for case in PG_CASES:
+        assert pg_row(case, PG_EXPECTED[case.kind]) in page, pg_row(case, PG_EXPECTED[case.kind])
+    for case in MARIADB_CASES:
+        assert mariadb_row(case, MARIADB_EXPECTED[case.kind]) in page, mariadb_row(case, MARIADB_EXPECTED[case.kind])
+
+
+def _who(statements: tuple[str, ...]) -> str:
+    if not statements:
+        return "-"
+    if statements == ALL:
+        return "all"
+    if statements == WRITES:
+        return "writes"
+    return ", ".join(statements)
+
+
+def pg_row(case: Case, outcome: Outcome) -> str:
+    if outcome.error:
+        return f"| {case.kind} | `{case.sql}` | fails on a table with rows: {outcome.error} | | | | |"
+    return (
+        f"| {case.kind} | `{case.sql}` | {'yes' if outcome.rewrite else 'no'} | {'yes' if outcome.scan else 'no'} | "
+        f"{outcome.lock} | {_who(outcome.blocked)} | {_who(outcome.breaks)} |"
+    )
+
+
+def mariadb_row(case: Case, outcome: Outcome) -> str:
+    algorithm, lock = (outcome.algorithm, outcome.lock) if outcome.algorithm else ("-", "-")
+    return f"| {case.kind} | `{case.sql}` | {algorithm} | {lock} | {_who(outcome.breaks)} |"
