@@ -8,16 +8,17 @@ from expandcontract.sql import changes as c
 
 
 class AddUniqueConstraint(Rule):
-    """Flags adding a UNIQUE or PRIMARY KEY constraint that builds its index under lock.
+    """Flags adding a UNIQUE, PRIMARY KEY or EXCLUDE constraint that builds its index under lock.
 
     ## What it does
-    Reports `ADD CONSTRAINT ... UNIQUE (...)`, `ADD PRIMARY KEY (...)`,
-    `op.create_unique_constraint()` and `op.create_primary_key()` on an existing table,
-    unless the constraint reuses an index (`USING INDEX`).
+    Reports `ADD CONSTRAINT ... UNIQUE (...)`, `ADD PRIMARY KEY (...)`, `ADD CONSTRAINT ...
+    EXCLUDE`, `op.create_unique_constraint()` and `op.create_primary_key()` on an existing
+    table, unless the constraint reuses an index (`USING INDEX`).
 
     ## Why is this bad?
-    PostgreSQL builds the unique index while holding an ACCESS EXCLUSIVE lock: no reads and
-    no writes for the whole build.
+    PostgreSQL builds the index while holding an ACCESS EXCLUSIVE lock: no reads and no writes
+    for the whole build (measured: docs/reference/measured.md). An EXCLUDE constraint has no
+    `USING INDEX` form, so there is no concurrent way to add one.
 
     ## Example
     ```sql
@@ -50,9 +51,12 @@ class AddUniqueConstraint(Rule):
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if (
             isinstance(change, c.AddConstraint)
-            and change.kind in ("unique", "primary_key")
+            and change.kind in ("unique", "primary_key", "exclude")
             and not change.using_index
             and not ctx.is_new_table(change.table)
         ):
-            what = "UNIQUE" if change.kind == "unique" else "PRIMARY KEY"
-            yield Hit(f"Adding a {what} constraint on {change.table} builds its index under an ACCESS EXCLUSIVE lock.")
+            what = {"unique": "UNIQUE", "primary_key": "PRIMARY KEY", "exclude": "EXCLUDE"}[change.kind]
+            message = f"Adding a {what} constraint on {change.table} builds its index under an ACCESS EXCLUSIVE lock."
+            if change.kind == "exclude":
+                message += " An EXCLUDE constraint has no concurrent form: add it while the table is small or idle."
+            yield Hit(message)
