@@ -100,6 +100,16 @@ PG_EXPECTED = {
     "reindex table": Outcome(scan=True, lock="SHARE", blocked=ALL),
     "reindex concurrently": Outcome(scan=True, lock=SUE),
     "set fillfactor": Outcome(lock=SUE),
+    "set column option n_distinct": Outcome(lock=SUE),
+    "set compression": Outcome(lock=AX, blocked=ALL),
+    "add identity to a column": Outcome(lock=AX, blocked=ALL),
+    "drop identity": Outcome(lock=AX, blocked=ALL),
+    "rename constraint": Outcome(lock=AX, blocked=ALL),
+    "alter constraint deferrable": Outcome(lock=AX, blocked=ALL),
+    "replica identity full": Outcome(lock=AX, blocked=ALL),
+    "enable row level security": Outcome(lock=AX, blocked=ALL),
+    "cluster on": Outcome(lock=SUE),
+    "owner to": Outcome(lock=AX, blocked=ALL),
     "set unlogged": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
     "disable trigger": Outcome(lock="SHARE ROW EXCLUSIVE", blocked=WRITES),
     "cluster": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
@@ -148,7 +158,11 @@ MARIADB_EXPECTED = {
     "add fulltext index": Outcome(algorithm="INPLACE", lock="SHARED"),
     "drop index": Outcome(algorithm="NOCOPY", lock="NONE"),
     "rename index": Outcome(algorithm="INSTANT", lock="NONE"),
+    "reorder column": Outcome(algorithm="INSTANT", lock="NONE"),
     "convert character set": Outcome(algorithm="COPY", lock="SHARED"),
+    "engine, the same": Outcome(algorithm="INPLACE", lock="NONE"),
+    # Accepted as INSTANT only with LOCK=SHARED: the server copies into the other engine, writes wait.
+    "engine, another": Outcome(algorithm="INSTANT", lock="SHARED"),
     "row format": Outcome(algorithm="INPLACE", lock="NONE"),
     "force rebuild": Outcome(algorithm="INPLACE", lock="NONE"),
     "auto_increment value": Outcome(algorithm="INSTANT", lock="NONE"),
@@ -499,7 +513,9 @@ wait (measured: the ALTER gives up with error 1205 after it).
 `OPTIMIZE TABLE` on InnoDB is carried out as `ALTER TABLE ... FORCE` (the server says "doing recreate +
 analyze instead"), and an INSERT from another session goes through while it runs, where the same rebuild
 forced to `ALGORITHM=COPY` makes it wait (measured: `test_mariadb_optimize_rebuilds_with_writes_going_on`).
-`SET foreign_key_checks = 0` before `ADD FOREIGN KEY` makes it instant (row above).
+`SET foreign_key_checks = 0` before `ADD FOREIGN KEY` makes it instant (row above). `ENGINE=Aria` on an
+InnoDB table is accepted with `ALGORITHM=INSTANT` only together with `LOCK=SHARED`: the rows are copied
+into the other engine while writes wait.
 """
 
 

@@ -150,7 +150,8 @@ def _known_text_forms(text: str, target: Target) -> list[c.Change] | None:
         if m:
             return [c.Maintenance(kind=f"set_{m[2].lower()}", table=unquote(m[1]))]
         m = re.fullmatch(
-            rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) (?:ALTER (?:COLUMN )?\S+ SET STATISTICS|CLUSTER ON|"
+            rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) "
+            rf"(?:ALTER (?:COLUMN )?\S+ (?:SET STATISTICS|SET \(|RESET \()|CLUSTER ON|"
             rf"SET WITHOUT CLUSTER|SET \((?:\s*(?:fillfactor|autovacuum_\w+|toast\.\w+|parallel_workers|"
             rf"log_autovacuum_min_duration|vacuum_\w+)\s*=\s*[^,)]+,?)+\)|RESET \([^)]*\))(?:\s.*)?",
             flat,
@@ -159,6 +160,15 @@ def _known_text_forms(text: str, target: Target) -> list[c.Change] | None:
         if m:
             # SHARE UPDATE EXCLUSIVE (measured): reads and writes go on.
             return [c.Other(what="alter table settings", table=unquote(m[1]))]
+        m = re.fullmatch(
+            rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) (?:(?:ENABLE|DISABLE|FORCE|NO FORCE) ROW LEVEL SECURITY|"
+            rf"ALTER CONSTRAINT {_IDENT}(?: (?:NOT )?DEFERRABLE| INITIALLY (?:DEFERRED|IMMEDIATE))+)",
+            flat,
+            re.I,
+        )
+        if m:
+            # ACCESS EXCLUSIVE for a catalog change (measured): brief, but the old version waits.
+            return [c.Other(what="alter table metadata", table=unquote(m[1]))]
         if re.fullmatch(r"SET CONSTRAINTS .+ (?:IMMEDIATE|DEFERRED)", flat, re.I):
             # When deferred constraints are checked, within this transaction: no schema change.
             return [c.SetSetting(name="constraints", value=flat.split()[-1].upper())]
