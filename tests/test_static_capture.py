@@ -301,6 +301,9 @@ def test_an_exception_a_context_manager_swallows_is_reported(tmp_path: Path) -> 
         ("try:\n    op.drop_column('t', 'c')\nexcept Exception:\n    pass", True),
         ("import contextlib\nwith contextlib.suppress(Exception):\n    op.drop_column('t', 'c')", True),
         ("with app_session() as s:\n    pass", True),
+        ("import contextlib\nwith op.batch_alter_table('t') as b, contextlib.suppress(Exception):\n    pass", True),
+        ("with op.batch_alter_table(\n    't'\n) as b:\n    b.drop_column('c')", False),
+        ('op.execute("""\nwith x as (select 1) update t set a = 1\n""")', False),
         ("def f():\n    try:\n        pass\n    finally:\n        return\nf()", True),
     ],
 )

@@ -273,7 +273,7 @@ class _Capturer:
 
     def _worker(self) -> CaptureWorker:
         env = capture_environment(self.settings.capture_env, inherit=self.inherit_env)
-        return shared_worker(env, self.settings.capture_timeout)
+        return shared_worker(env, self.settings.capture_timeout, self.settings.dialect)
 
     def prefetch(
         self,

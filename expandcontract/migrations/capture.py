@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import importlib.util
 import io
+import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -272,11 +273,22 @@ class _ExceptionWatch:
 _PLAIN_WITH = frozenset({"batch_alter_table", "autocommit_block", "begin_transaction"})
 
 
+_TRY_LINE = re.compile(r"^[ \t]*try[ \t]*:", re.M)
+_WITH_LINE = re.compile(r"^[ \t]*(?:async[ \t]+)?with\b.*$", re.M)
+#: ``with op.batch_alter_table(...) as b:`` / ``with op.get_context().autocommit_block():`` on one line.
+_PLAIN_WITH_LINE = re.compile(
+    r"[ \t]*with[ \t]+[\w.]+(?:\(\))?\.(?:batch_alter_table|autocommit_block|begin_transaction)"
+    r"\((?:[^()\n]|\([^()\n]*\))*\)[ \t]*(?:as[ \t]+\w+[ \t]*)?:[ \t]*(?:#.*)?"
+)
+
+
 def _may_swallow(source: str) -> bool:
     """Whether the revision's own code can catch an exception: a ``try`` or a ``with`` other
     than Alembic's own blocks. Only then is the (costly: it doubles a capture) trace needed."""
     if "try" not in source and "with" not in source:
         return False
+    if not _TRY_LINE.search(source) and all(_PLAIN_WITH_LINE.fullmatch(m[0]) for m in _WITH_LINE.finditer(source)):
+        return False  # the usual revision, told from its lines (parsing it costs a millisecond)
     import ast
 
     try:

@@ -75,9 +75,11 @@ class CaptureResult:
 class CaptureWorker:
     """A fork server for captures; use as a context manager, call :meth:`capture` per revision."""
 
-    def __init__(self, *, timeout: float = 30.0, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *, timeout: float = 30.0, env: dict[str, str] | None = None, dialect: str | None = None) -> None:
         self.timeout = timeout
         self.env = capture_environment() if env is None else env
+        #: The dialect to warm up for (None: every one); captures of another still work, slower.
+        self.dialect = dialect
         self._proc: subprocess.Popen[bytes] | None = None
         self._used = False
 
@@ -116,8 +118,9 @@ class CaptureWorker:
             # The worker must import this very ec, wherever it is installed or checked out.
             here = str(Path(__file__).resolve().parents[2])
             env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
+            warm = [self.dialect] if self.dialect in ("postgresql", "mysql", "mariadb") else []
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "expandcontract.migrations.worker"],
+                [sys.executable, "-m", "expandcontract.migrations.worker", *warm],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -221,21 +224,21 @@ def _result(reply: Any) -> CaptureResult:
     return CaptureResult(changes, output, deps)
 
 
-_WORKERS: dict[tuple[tuple[tuple[str, str], ...], float], CaptureWorker] = {}
+_WORKERS: dict[tuple[tuple[tuple[str, str], ...], float, str | None], CaptureWorker] = {}
 
 
-def shared_worker(env: dict[str, str], timeout: float) -> CaptureWorker:
+def shared_worker(env: dict[str, str], timeout: float, dialect: str | None = None) -> CaptureWorker:
     """One worker per environment and time limit for the life of this process: starting one
     costs an interpreter and an Alembic import, and the worker itself never runs revision code
     (each revision gets a fresh fork), so reusing it is safe."""
-    key = (tuple(sorted(env.items())), timeout)
+    key = (tuple(sorted(env.items())), timeout, dialect)
     worker = _WORKERS.get(key)
     if worker is None:
         if not _WORKERS:
             atexit.register(_close_all)
         while len(_WORKERS) >= 4:  # environments change (tests, long-lived hosts): keep a few
             _WORKERS.pop(next(iter(_WORKERS))).close()
-        worker = _WORKERS[key] = CaptureWorker(timeout=timeout, env=env)
+        worker = _WORKERS[key] = CaptureWorker(timeout=timeout, env=env, dialect=dialect)
     return worker
 
 
@@ -278,7 +281,7 @@ def _serve() -> None:
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)
-    _warm_up()
+    _warm_up(tuple(sys.argv[1:]) or ("postgresql", "mysql", "mariadb"))
     # Children share the warm heap copy-on-write: keep the collector from touching (and so
     # copying) it in every child.
     import gc
@@ -309,7 +312,7 @@ def _serve() -> None:
             os.rmdir(scratch)
 
 
-def _warm_up() -> None:
+def _warm_up(dialects: tuple[str, ...]) -> None:
     """Import and initialise, once, everything a capture touches (Alembic, SQLAlchemy and
     sqlglot for each dialect, ec's converters and rules): each forked child then starts warm
     instead of repeating those imports for every revision."""
@@ -325,8 +328,8 @@ def _warm_up() -> None:
     from expandcontract.sql.normalize import parse_sql
 
     all_rules()
-    for dialect in ("postgresql", "mysql", "mariadb"):
-        target = Target.default(dialect)
+    for dialect in dialects:
+        target = Target.default(dialect)  # type: ignore[arg-type]  # argv: one of the three
         parse_sql("ALTER TABLE t ADD COLUMN c integer NOT NULL DEFAULT 0; CREATE INDEX ix ON t (c)", target)
         optypes.compile_type(sa.String(10), target)
         ctx = MigrationContext.configure(
@@ -340,7 +343,7 @@ def _warm_up() -> None:
         path.write_text(_WARM_REVISION, encoding="utf-8")
         from expandcontract.migrations.loader import read_revision
 
-        for dialect in ("postgresql", "mysql", "mariadb"):
+        for dialect in dialects:
             with contextlib.suppress(Exception):
                 capture.capture(read_revision(path), Target.default(dialect), [])  # type: ignore[arg-type]
 
@@ -376,6 +379,9 @@ class _Child:
     fd: int
     deadline: float
     timeout: float
+    #: What the child's revisions print, one file (unlinked) for all, and how far it is read.
+    output: int = -1
+    output_pos: int = 0
     #: Replies received so far (one line each) and the bytes of a line not yet complete.
     done: int = 0
     pending: bytes = b""
@@ -435,15 +441,15 @@ def _many(
             child = running[fd]
             data = os.read(fd, 1 << 16)
             if data:
-                _received(child, data, replies, scratch)
+                _received(child, data, replies)
                 continue
             del running[fd]
-            pending += _ended(child, replies, scratch, timed_out=False)
+            pending += _ended(child, replies, timed_out=False)
         now = time.monotonic()
         for fd, child in list(running.items()):
             if now >= child.deadline:
                 del running[fd]
-                pending += _ended(child, replies, scratch, timed_out=True)
+                pending += _ended(child, replies, timed_out=True)
 
 
 class _Replies:
@@ -456,18 +462,18 @@ class _Replies:
         self.emit(index, reply)
 
 
-def _received(child: _Child, data: bytes, replies: _Replies, scratch: str) -> None:
+def _received(child: _Child, data: bytes, replies: _Replies) -> None:
     """A child's reply lines: each completes the next revision of its job."""
     child.pending += data
     while b"\n" in child.pending and child.done < len(child.job):
         line, child.pending = child.pending.split(b"\n", 1)
         index = child.job[child.done]
-        replies[index] = _reply(line, _output_path(scratch, index))
+        replies[index] = _reply(line, child)
         child.done += 1
         child.deadline = time.monotonic() + child.timeout  # each revision has the whole time limit
 
 
-def _ended(child: _Child, replies: _Replies, scratch: str, *, timed_out: bool) -> list[list[int]]:
+def _ended(child: _Child, replies: _Replies, *, timed_out: bool) -> list[list[int]]:
     """Reap a child; what it left undone is reported (one revision alone) or rerun alone."""
     from expandcontract.sql.codec import encode_changes
 
@@ -477,18 +483,13 @@ def _ended(child: _Child, replies: _Replies, scratch: str, *, timed_out: bool) -
             os.killpg(child.pid, signal.SIGKILL)  # the revision and anything it started
     _, status = os.waitpid(child.pid, 0)
     left = child.job[child.done :]
+    output = _output(child, None)
+    os.close(child.output)
     if len(child.job) > 1:
         # A shared child that ended early: every revision it did not finish gets a child of its own,
         # so whichever revision caused it is judged alone.
-        for index in left:
-            with contextlib.suppress(OSError):
-                os.unlink(_output_path(scratch, index))
         return [[index] for index in left]
     for index in left:
-        path = _output_path(scratch, index)
-        output = _output(path)
-        with contextlib.suppress(OSError):
-            os.unlink(path)
         if timed_out:
             reason = f"capturing the revision timed out after {child.timeout:g}s (a loop at import or in upgrade()?)"
         else:
@@ -498,29 +499,28 @@ def _ended(child: _Child, replies: _Replies, scratch: str, *, timed_out: bool) -
     return []
 
 
-def _output_path(scratch: str, index: int) -> str:
-    return os.path.join(scratch, f"output-{index}")
-
-
-def _reply(line: bytes, output_path: str) -> dict[str, Any]:
+def _reply(line: bytes, child: _Child) -> dict[str, Any]:
     from expandcontract.sql.codec import encode_changes
 
-    output = _output(output_path)
-    with contextlib.suppress(OSError):
-        os.unlink(output_path)
     try:
         reply = json.loads(line)
         if not isinstance(reply, dict):
             raise ValueError
     except ValueError:
         reason = "the revision's capture process sent back something that is not a capture"
-        return {"changes": encode_changes([c.RenderFailed(reason=reason, line=1)]), "output": output}
-    reply["output"] = output
+        return {"changes": encode_changes([c.RenderFailed(reason=reason, line=1)]), "output": _output(child, None)}
+    end = reply.pop("output_end", None)
+    reply["output"] = _output(child, end if isinstance(end, int) else None)
     return reply
 
 
 def _spawn(job: list[int], requests: list[dict[str, Any]], scratch: str, channel: int, devnull: int) -> _Child:
     timeout = max(float(requests[i].get("timeout", 30)) for i in job)
+    # One output file per child (creating a file costs about a millisecond here), unlinked at
+    # once: each reply says where its revision's output ends.
+    path = os.path.join(scratch, f"output-{job[0]}")
+    output = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.unlink(path)
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: runs the revisions, then leaves without cleanup
@@ -529,23 +529,23 @@ def _spawn(job: list[int], requests: list[dict[str, Any]], scratch: str, channel
             os.close(channel)
             os.setsid()
             os.dup2(devnull, 0)
+            os.dup2(output, 1)
+            os.dup2(output, 2)
+            os.close(output)
             for index in job:
-                _capture_in_child(requests[index], _output_path(scratch, index), write_end)
+                _capture_in_child(requests[index], write_end)
         finally:
             os._exit(0)
     os.close(write_end)
-    return _Child(job, pid, read_end, time.monotonic() + timeout, timeout)
+    return _Child(job, pid, read_end, time.monotonic() + timeout, timeout, output)
 
 
-def _capture_in_child(request: dict[str, Any], output_path: str, write_end: int) -> None:
-    """One revision in a child: its output to a file of its own, its reply as one line."""
+def _capture_in_child(request: dict[str, Any], write_end: int) -> None:
+    """One revision in a child: its output to the child's output file, its reply as one line
+    (with where that output ends)."""
     from expandcontract.sql.codec import encode_changes
 
     try:
-        out = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
-        os.close(out)
         from expandcontract.migrations.capture import capture_request
 
         before = set(sys.modules)
@@ -558,6 +558,9 @@ def _capture_in_child(request: dict[str, Any], output_path: str, write_end: int)
     with contextlib.suppress(BaseException):
         sys.stdout.flush()
         sys.stderr.flush()
+    with contextlib.suppress(OSError):
+        end = os.lseek(1, 0, os.SEEK_CUR)
+        data = data[:-1] + f', "output_end": {end}}}'.encode()
     view = memoryview(data + b"\n")
     while view:
         view = view[os.write(write_end, view) :]
@@ -576,12 +579,15 @@ def _project_imports(before: set[str], roots: list[str]) -> list[str]:
     return sorted(files)
 
 
-def _output(path: str) -> str:
+def _output(child: _Child, end: int | None) -> str:
+    """What the child printed since the last reply, up to ``end`` (None: all there is)."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(OUTPUT_LIMIT + 1)
+        size = os.fstat(child.output).st_size
+        end = size if end is None or not child.output_pos <= end <= size else end
+        data = os.pread(child.output, min(end - child.output_pos, OUTPUT_LIMIT + 1), child.output_pos)
     except OSError:
         return ""
+    child.output_pos = end
     text = data[:OUTPUT_LIMIT].decode("utf-8", errors="replace")
     return text + ("\n[... truncated]" if len(data) > OUTPUT_LIMIT else "")
 
