@@ -118,6 +118,14 @@ NOT_INERT = {
     "async": ("pass", "async def f():\n    pass"),
     "alembic internals": ("pass", "from alembic import util"),
     "syntax error": ("op.execute(", ""),
+    "register a SQL function": ("sa.sql.functions.register_function('now', sa.func.count)", ""),
+    "ABC register through an alias": ("S.register(list)", "from collections.abc import Sequence\nS = Sequence"),
+    "typing evaluates strings": ("get_type_hints(upgrade)", "from typing import get_type_hints"),
+    "typing module evaluates strings": ("typing.get_type_hints(upgrade)", "import typing"),
+    "print to another file": ("print('x', file=op.get_context().opts['output_buffer'])", ""),
+    "deque popleft on a shared queue": ("op.get_context().opts['q'].popleft()", ""),
+    "dispatch": ("sa.Table.dispatch", ""),
+    "context.configure": ("context.configure(dialect_name='mysql')", "from alembic import context"),
 }
 
 

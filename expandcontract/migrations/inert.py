@@ -9,11 +9,12 @@ that pass :func:`is_inert` are therefore captured several to a child; anything e
 fresh child of its own.
 
 The test is syntactic and deliberately narrow (an allowlist): a revision that imports anything
-but Alembic, SQLAlchemy's public modules and ``typing``; uses a name it does not define; reads
-an attribute starting with ``_``; reaches past a module member (``sa.Integer.x``); assigns to an
-attribute or to an item of something it did not create; calls a container-mutating method on
-something it did not create; uses a builtin outside a short pure list; or declares a class,
-``global``, decorator or ``async`` code, is not inert.
+but Alembic, SQLAlchemy's public modules, plain ``typing`` names, ``json`` and ``re``; uses a
+name it does not define; reads an attribute starting with ``_`` or naming a registry, listener,
+cache or configuration; reaches past a module member (``sa.Integer.x``); assigns to an attribute
+or to an item of something it did not create; calls a container-mutating method on something it
+did not create; uses a builtin outside a short pure list (or ``print(file=...)``); or declares a
+class, ``global``, decorator or ``async`` code, is not inert.
 """
 
 from __future__ import annotations
@@ -71,6 +72,30 @@ DENIED_MEMBERS = frozenset(
     }
 )
 
+#: ``typing`` names an inert revision may use (``get_type_hints`` evaluates strings: not inert).
+SAFE_TYPING = frozenset(
+    {
+        "Any",
+        "Callable",
+        "Dict",
+        "Iterable",
+        "Iterator",
+        "List",
+        "Literal",
+        "Mapping",
+        "Optional",
+        "Sequence",
+        "Set",
+        "TYPE_CHECKING",
+        "Tuple",
+        "Type",
+        "Union",
+    }
+)
+
+#: Parts of a name that mean it registers, listens or configures something process-wide.
+DENIED_NAME_PARTS = ("register", "listen", "dispatch", "configure", "cache", "global")
+
 #: Builtins that only compute (none opens, imports, reflects or mutates what it is given).
 SAFE_BUILTINS = frozenset(
     {
@@ -120,16 +145,21 @@ MUTATING_METHODS = frozenset(
     {
         "add",
         "append",
+        "appendleft",
         "clear",
         "difference_update",
         "discard",
         "extend",
+        "extendleft",
         "insert",
+        "move_to_end",
         "intersection_update",
         "pop",
         "popitem",
+        "popleft",
         "remove",
         "reverse",
+        "rotate",
         "setdefault",
         "sort",
         "symmetric_difference_update",
@@ -204,7 +234,9 @@ class _Checker:
             raise _NotInert
         for alias in node.names:
             name = alias.name
-            if name == "*" or name.startswith("_") or name in DENIED_MEMBERS:
+            if name == "*" or name.startswith("_") or name in DENIED_MEMBERS or _denied_name(name):
+                raise _NotInert
+            if node.module == "typing" and name not in SAFE_TYPING:
                 raise _NotInert
             bound = alias.asname or name
             dotted = f"{node.module}.{name}"
@@ -452,9 +484,11 @@ class _Checker:
 
     def attribute(self, node: ast.Attribute, scope: set[str], own: set[str], *, called: bool = False) -> str:
         """Checks ``node`` and says what it reaches: "module", "member", "func" or "value"."""
-        if node.attr.startswith("_"):
+        if node.attr.startswith("_") or _denied_name(node.attr):
             raise _NotInert
         base = node.value
+        if isinstance(base, ast.Name) and self.modules.get(base.id) == "typing" and node.attr not in SAFE_TYPING:
+            raise _NotInert
         if node.attr in MUTATING_METHODS and not called and not (isinstance(base, ast.Name) and base.id in own):
             raise _NotInert  # a bound mutator handed to map() & co.
         if isinstance(base, ast.Name):
@@ -497,6 +531,8 @@ class _Checker:
             kind = self.kind(func, scope)
             if kind in ("module", "op", "context"):
                 raise _NotInert
+            if kind == "builtin" and func.id == "print" and any(k.arg == "file" for k in node.keywords):
+                raise _NotInert  # print(file=x) calls x.write()
         elif isinstance(func, ast.Attribute):
             own_receiver = isinstance(func.value, ast.Name) and func.value.id in own
             # t.update() / t.insert() build statements (a dict's update() with nothing is a no-op)
@@ -511,6 +547,11 @@ class _Checker:
             self.expr(arg, scope, own)
         for keyword in node.keywords:
             self.expr(keyword.value, scope, own)
+
+
+def _denied_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(part in lowered for part in DENIED_NAME_PARTS)
 
 
 def _dotted(node: ast.Attribute, modules: dict[str, str]) -> str:
