@@ -35,6 +35,8 @@ from tests.ddl_matrix import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+MEASURED_PAGE = ROOT / "docs" / "reference" / "measured.md"
+SECTION = "## Every statement kind"
 
 ALL = ("insert", "insert all", "update", "select")
 WRITES = ("insert", "insert all", "update")
@@ -236,6 +238,7 @@ def test_postgres_statement(postgres_url: URL, tmp_path: Path, case: Case) -> No
     assert got == expected, f"{case.kind}: the server did {got}, docs/reference/measured.md says {expected}"
 
     phase, codes, messages = ec_verdict(tmp_path, "postgresql", PG_SEED, case)
+    assert "EC001" not in codes, f"ec does not understand {case.sql}: {messages}"
     if expected.error:
         assert codes - {"EC501", "EC504"}, f"{case.kind} fails on a table with rows; ec says nothing"
         return
@@ -273,6 +276,7 @@ def test_mariadb_statement(mysql_url: URL, tmp_path: Path, case: Case) -> None:
     assert got == expected_got, f"{case.kind}: the server did {got}, docs/reference/measured.md says {expected}"
 
     phase, codes, messages = ec_verdict(tmp_path, "mariadb", MARIADB_SEED, case)
+    assert "EC001" not in codes, f"ec does not understand {case.sql}: {messages}"
     contract = phase == "contract"
     assert contract == bool(expected.breaks or case.kind in CONTRACT_WITHOUT_BREAK), (case.kind, phase, messages)
     # EC401: a table copy, or a rebuild that blocks writes (LOCK=SHARED) - exactly then.
@@ -384,15 +388,19 @@ def test_mariadb_optimize_rebuilds_with_writes_going_on(mysql_url: URL) -> None:
     assert outcomes == {"optimize": "insert ran", "copy": "insert waited (1205)"}
 
 
+def _pg_table_q(dsn: str, rows: int) -> None:
+    with psycopg.connect(dsn, autocommit=True) as setup:
+        setup.execute("DROP TABLE IF EXISTS q")
+        setup.execute("CREATE TABLE q (id int PRIMARY KEY, a int)")
+        setup.execute(f"INSERT INTO q SELECT g, g FROM generate_series(1, {rows}) g")
+
+
 @pytest.mark.postgres
 def test_postgres_lock_queue(postgres_url: URL) -> None:
     """The claim behind EC501 on PostgreSQL: an ALTER waiting for ACCESS EXCLUSIVE (one open
     transaction read the table) makes every later query on the table wait behind it."""
     dsn = _pg_dsn(postgres_url)
-    with psycopg.connect(dsn, autocommit=True) as setup:
-        setup.execute("DROP TABLE IF EXISTS q")
-        setup.execute("CREATE TABLE q (id int PRIMARY KEY, a int)")
-        setup.execute("INSERT INTO q VALUES (1, 1)")
+    _pg_table_q(dsn, 1)
     holder = psycopg.connect(dsn)
     holder.execute("SELECT * FROM q")
     alter = psycopg.connect(dsn, autocommit=True)
@@ -409,19 +417,12 @@ def test_postgres_lock_queue(postgres_url: URL) -> None:
     alter.close()
 
 
-MEASURED_PAGE = ROOT / "docs" / "reference" / "measured.md"
-SECTION = "## Every statement kind"
-
-
 @pytest.mark.postgres
 def test_postgres_session_timeouts(postgres_url: URL) -> None:
     """SET lock_timeout makes a queued ALTER give up (and the queue behind it move on); SET
     statement_timeout cancels a rewrite that runs longer than it."""
     dsn = _pg_dsn(postgres_url)
-    with psycopg.connect(dsn, autocommit=True) as setup:
-        setup.execute("DROP TABLE IF EXISTS q")
-        setup.execute("CREATE TABLE q (id int PRIMARY KEY, a int)")
-        setup.execute("INSERT INTO q SELECT g, g FROM generate_series(1, 200000) g")
+    _pg_table_q(dsn, 200_000)
     holder = psycopg.connect(dsn)
     holder.execute("SELECT * FROM q WHERE id = 1")
     with psycopg.connect(dsn, autocommit=True) as alter:

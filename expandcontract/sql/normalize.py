@@ -149,26 +149,10 @@ def _known_text_forms(text: str, target: Target) -> list[c.Change] | None:
         m = re.fullmatch(rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) SET (LOGGED|UNLOGGED)", flat, re.I)
         if m:
             return [c.Maintenance(kind=f"set_{m[2].lower()}", table=unquote(m[1]))]
-        m = re.fullmatch(
-            rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) "
-            rf"(?:ALTER (?:COLUMN )?\S+ (?:SET STATISTICS|SET \(|RESET \()|CLUSTER ON|"
-            rf"SET WITHOUT CLUSTER|SET \((?:\s*(?:fillfactor|autovacuum_\w+|toast\.\w+|parallel_workers|"
-            rf"log_autovacuum_min_duration|vacuum_\w+)\s*=\s*[^,)]+,?)+\)|RESET \([^)]*\))(?:\s.*)?",
-            flat,
-            re.I,
-        )
-        if m:
-            # SHARE UPDATE EXCLUSIVE (measured): reads and writes go on.
-            return [c.Other(what="alter table settings", table=unquote(m[1]))]
-        m = re.fullmatch(
-            rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) (?:(?:ENABLE|DISABLE|FORCE|NO FORCE) ROW LEVEL SECURITY|"
-            rf"ALTER CONSTRAINT {_IDENT}(?: (?:NOT )?DEFERRABLE| INITIALLY (?:DEFERRED|IMMEDIATE))+)",
-            flat,
-            re.I,
-        )
-        if m:
-            # ACCESS EXCLUSIVE for a catalog change (measured): brief, but the old version waits.
-            return [c.Other(what="alter table metadata", table=unquote(m[1]))]
+        for clauses, what in _PG_TABLE_CATALOG_CHANGES:
+            m = re.fullmatch(rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) (?:{clauses})", flat, re.I)
+            if m:
+                return [c.Other(what=what, table=unquote(m[1]))]
         if re.fullmatch(r"SET CONSTRAINTS .+ (?:IMMEDIATE|DEFERRED)", flat, re.I):
             # When deferred constraints are checked, within this transaction: no schema change.
             return [c.SetSetting(name="constraints", value=flat.split()[-1].upper())]
@@ -186,6 +170,24 @@ def _known_text_forms(text: str, target: Target) -> list[c.Change] | None:
         if re.fullmatch(rf"DROP TRIGGER (?:IF EXISTS )?{_IDENT}", flat, re.I):
             return [c.Other(what="drop trigger")]
     return None
+
+
+#: ALTER TABLE clauses that change only the catalog, by the lock they take (measured):
+#: SHARE UPDATE EXCLUSIVE lets reads and writes go on; ACCESS EXCLUSIVE is brief, but the old
+#: version waits for it.
+_PG_TABLE_CATALOG_CHANGES = [
+    (
+        r"ALTER (?:COLUMN )?\S+ (?:SET STATISTICS|SET \(|RESET \().*|CLUSTER ON .*|SET WITHOUT CLUSTER|"
+        r"SET \((?:\s*(?:fillfactor|autovacuum_\w+|toast\.\w+|parallel_workers|log_autovacuum_min_duration|"
+        r"vacuum_\w+)\s*=\s*[^,)]+,?)+\)|RESET \([^)]*\)",
+        "alter table settings",
+    ),
+    (
+        rf"(?:ENABLE|DISABLE|FORCE|NO FORCE) ROW LEVEL SECURITY|"
+        rf"ALTER CONSTRAINT {_IDENT}(?: (?:NOT )?DEFERRABLE| INITIALLY (?:DEFERRED|IMMEDIATE))+",
+        "alter table metadata",
+    ),
+]
 
 
 def _strip_comments(text: str) -> str:
