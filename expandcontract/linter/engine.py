@@ -142,7 +142,7 @@ def classify_revisions(
     for rev in revisions:
         if rev.revision is None:
             continue
-        unit = _revision_unit(rev, source, settings, cache, *found[id(rev)], capturer)
+        unit = _revision_unit(rev, source, settings, found[id(rev)], capturer)
         ctx = _context(unit, settings, facts)
         out[rev.revision] = ctx.phase or "empty"
         if changes is not None:
@@ -215,7 +215,7 @@ def _lint_source(
     target = settings.target
     found = _lookup(source.revisions, source, target, cache, capturer, progress)
     for rev in source.revisions:
-        unit = _revision_unit(rev, source, settings, cache, *found[id(rev)], capturer)
+        unit = _revision_unit(rev, source, settings, found[id(rev)], capturer)
         _analyse(unit, settings, enabled, facts, report, base, reported=_reported(rev.path, source, changed))
     for sql in source.sql_files:
         text = sql.path.read_text(encoding="utf-8", errors="replace")
@@ -255,18 +255,14 @@ def _reported(path: Path, source: Source, changed: set[Path] | None) -> bool:
 
 
 class _Capturer:
-    """Captures through the worker (started on the first cache miss, see :func:`shared_worker`).
-    :meth:`prefetch` captures many revisions at once (in parallel); a call then takes the
-    prefetched result."""
+    """Captures through the worker (see :func:`shared_worker`). :meth:`prefetch` captures the
+    revisions missing from the cache at once (in parallel); a call then takes the prefetched
+    result."""
 
     def __init__(self, settings: Settings, *, inherit_env: bool = False) -> None:
         self.settings = settings
         self.inherit_env = inherit_env
         self.ready: dict[Path, list[c.Change]] = {}
-        #: Project files each captured revision imported (the cache checks them).
-        self.deps: dict[Path, tuple[str, ...]] = {}
-        #: Revisions whose capture the cache has already seen (see :func:`_lookup`).
-        self.stored: set[Path] = set()
 
     def start(self) -> None:
         self._worker().start()
@@ -286,8 +282,6 @@ class _Capturer:
     ) -> None:
         """Capture ``revs`` at once; ``on_each`` sees each result as it arrives (the cache is
         written then, while the worker is still busy)."""
-        if len(revs) < 2:
-            return
         done = 0
 
         def on_result(index: int, result: CaptureResult) -> None:
@@ -301,16 +295,13 @@ class _Capturer:
         results = self._worker().capture_many(revs, target, sys_path, config_file, on_result)
         for rev, result in zip(revs, results, strict=True):
             self.ready[rev.path] = result.changes
-            self.deps[rev.path] = result.deps
 
     def __call__(
         self, rev: RevisionFile, target: Target, sys_path: list[Path], config_file: Path | None = None
     ) -> list[c.Change]:
         if rev.path in self.ready:
             return self.ready.pop(rev.path)
-        result = self._worker().capture(rev, target, sys_path, config_file)
-        self.deps[rev.path] = result.deps
-        return result.changes
+        return self._worker().capture(rev, target, sys_path, config_file).changes
 
 
 def _lookup(
@@ -320,46 +311,33 @@ def _lookup(
     cache: AnalysisCache,
     capturer: _Capturer,
     progress: Callable[[int, int], None] | None = None,
-) -> dict[int, tuple[str, list[c.Change] | None]]:
-    """Each revision's cache key and cached changes (None: not cached, or stale); those not
-    cached are captured at once, in parallel, for :func:`_revision_unit` to take."""
-    found: dict[int, tuple[str, list[c.Change] | None]] = {}
-    for rev in revisions:
-        key = cache.key(rev.text.encode("utf-8"), target.dialect, "revision")
-        found[id(rev)] = (key, cache.get(key))
-    missing = [rev for rev in revisions if found[id(rev)][1] is None]
+) -> dict[int, list[c.Change] | None]:
+    """Each revision's cached changes (None: not cached, or stale); those not cached are
+    captured at once, in parallel, and stored, for :func:`_revision_unit` to take."""
+    keys = {id(rev): cache.key(rev.text.encode("utf-8"), target.dialect, "revision") for rev in revisions}
+    found = {id(rev): cache.get(keys[id(rev)]) for rev in revisions}
 
     def store(rev: RevisionFile, result: CaptureResult) -> None:
-        if _cacheable(result.changes):
-            cache.put(found[id(rev)][0], result.changes, result.deps)
-        capturer.stored.add(rev.path)
+        # A capture that failed or fell back to reading the source depends on what is installed
+        # (the app, a package): installing it must change the result, so it is not cached.
+        if not any(isinstance(ch, (c.RenderFailed, c.CaptureInfo)) for ch in result.changes):
+            cache.put(keys[id(rev)], result.changes, result.deps)
 
+    missing = [rev for rev in revisions if found[id(rev)] is None]
     capturer.prefetch(missing, target, source.sys_path, source.config_file, progress, store)
     return found
-
-
-def _cacheable(changes: list[c.Change]) -> bool:
-    # A capture that failed or fell back to reading the source depends on what is installed
-    # (the app, a package): installing it must change the result, so it is not cached.
-    return not any(isinstance(ch, (c.RenderFailed, c.CaptureInfo)) for ch in changes)
 
 
 def _revision_unit(
     rev: RevisionFile,
     source: Source,
     settings: Settings,
-    cache: AnalysisCache,
-    key: str,
     cached: list[c.Change] | None,
     capturer: _Capturer,
 ) -> _Unit:
     target = settings.target
-    changes = cached
-    if changes is None:
-        changes = capturer(rev, target, source.sys_path, source.config_file)
-        deps = capturer.deps.pop(rev.path, ())
-        if rev.path not in capturer.stored and _cacheable(changes):
-            cache.put(key, changes, deps)
+    # Not cached: captured (and stored in the cache) by _lookup's prefetch.
+    changes = cached if cached is not None else capturer(rev, target, source.sys_path, source.config_file)
     text = rev.text
     sql_changes = [ch for ch in changes if ch.source == "sql"]
     suppressions = python_suppressions(text) + sql_suppressions(sql_changes)

@@ -427,7 +427,6 @@ def _many(
         for index, r in enumerate(requests):
             emit(index, {"changes": encode_changes(capture_request(r)), "output": ""})
         return
-    replies = _Replies(emit)
     pending = _jobs(requests, parallel)
     running: dict[int, _Child] = {}
     while pending or running:
@@ -441,39 +440,29 @@ def _many(
             child = running[fd]
             data = os.read(fd, 1 << 16)
             if data:
-                _received(child, data, replies)
+                _received(child, data, emit)
                 continue
             del running[fd]
-            pending += _ended(child, replies, timed_out=False)
+            pending += _ended(child, emit, timed_out=False)
         now = time.monotonic()
         for fd, child in list(running.items()):
             if now >= child.deadline:
                 del running[fd]
-                pending += _ended(child, replies, timed_out=True)
+                pending += _ended(child, emit, timed_out=True)
 
 
-class _Replies:
-    """Replies by request index, each emitted once, as it arrives."""
-
-    def __init__(self, emit: Callable[[int, dict[str, Any]], None]) -> None:
-        self.emit = emit
-
-    def __setitem__(self, index: int, reply: dict[str, Any]) -> None:
-        self.emit(index, reply)
-
-
-def _received(child: _Child, data: bytes, replies: _Replies) -> None:
+def _received(child: _Child, data: bytes, emit: Callable[[int, dict[str, Any]], None]) -> None:
     """A child's reply lines: each completes the next revision of its job."""
     child.pending += data
     while b"\n" in child.pending and child.done < len(child.job):
         line, child.pending = child.pending.split(b"\n", 1)
         index = child.job[child.done]
-        replies[index] = _reply(line, child)
+        emit(index, _reply(line, child))
         child.done += 1
         child.deadline = time.monotonic() + child.timeout  # each revision has the whole time limit
 
 
-def _ended(child: _Child, replies: _Replies, *, timed_out: bool) -> list[list[int]]:
+def _ended(child: _Child, emit: Callable[[int, dict[str, Any]], None], *, timed_out: bool) -> list[list[int]]:
     """Reap a child; what it left undone is reported (one revision alone) or rerun alone."""
     from expandcontract.sql.codec import encode_changes
 
@@ -495,7 +484,7 @@ def _ended(child: _Child, replies: _Replies, *, timed_out: bool) -> list[list[in
         else:
             code = os.waitstatus_to_exitcode(status)
             reason = f"the revision ended the capture process (exit status {code}: os._exit() or a crash)"
-        replies[index] = {"changes": encode_changes([c.RenderFailed(reason=reason, line=1)]), "output": output}
+        emit(index, {"changes": encode_changes([c.RenderFailed(reason=reason, line=1)]), "output": output})
     return []
 
 
