@@ -81,6 +81,11 @@ PG_EXPECTED = {
     "set storage": Outcome(lock=AX, blocked=ALL),
     "add CHECK": Outcome(scan=True, lock=AX, blocked=ALL),
     "add CHECK NOT VALID": Outcome(lock=AX, blocked=ALL),
+    # The add's ACCESS EXCLUSIVE is held through the validation scan.
+    "add CHECK NOT VALID and VALIDATE in one transaction": Outcome(scan=True, lock=AX, blocked=ALL),
+    "add CHECK that existing rows violate": Outcome(
+        error='check constraint "ck" of relation "t" is violated by some row'
+    ),
     "validate constraint": Outcome(scan=True, lock=SUE),
     "add FOREIGN KEY": Outcome(scan=True, lock="SHARE ROW EXCLUSIVE", blocked=WRITES),
     "add FOREIGN KEY NOT VALID": Outcome(lock="SHARE ROW EXCLUSIVE", blocked=WRITES),
@@ -116,6 +121,8 @@ PG_EXPECTED = {
     "disable trigger": Outcome(lock="SHARE ROW EXCLUSIVE", blocked=WRITES),
     "cluster": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
     "vacuum full": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
+    # Row locks: the old version's UPDATE of a touched row waits until commit.
+    "update every row": Outcome(scan=True, lock="ROW EXCLUSIVE", blocked=("update",)),
     "truncate": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
     "lock table": Outcome(lock=AX, blocked=ALL),
     "drop table": Outcome(lock=AX, blocked=ALL, breaks=ALL),
@@ -130,6 +137,7 @@ MARIADB_EXPECTED = {
     "add column, NOT NULL with default": Outcome(algorithm="INSTANT", lock="NONE"),
     "add column, NOT NULL without default": Outcome(algorithm="INSTANT", lock="NONE", breaks=("insert", "insert all")),
     "add column, auto-increment": Outcome(algorithm="INPLACE", lock="SHARED"),
+    "add column, expression default": Outcome(algorithm="COPY", lock="SHARED"),
     "add column, virtual generated": Outcome(algorithm="INSTANT", lock="NONE"),
     "add column, stored generated": Outcome(algorithm="COPY", lock="SHARED"),
     "drop column": Outcome(algorithm="INSTANT", lock="NONE", breaks=("insert all", "update", "select")),
@@ -148,6 +156,7 @@ MARIADB_EXPECTED = {
     "set not null": Outcome(algorithm="INPLACE", lock="NONE", breaks=("insert", "insert all")),
     "drop not null": Outcome(algorithm="INPLACE", lock="NONE"),
     "add CHECK": Outcome(algorithm="COPY", lock="SHARED"),
+    "add CHECK that existing rows violate": Outcome(error="CONSTRAINT `ck` failed for `t`"),
     "drop CHECK": Outcome(algorithm="INSTANT", lock="NONE"),
     "add FOREIGN KEY": Outcome(algorithm="COPY", lock="SHARED"),
     "add FOREIGN KEY, foreign_key_checks off": Outcome(algorithm="INSTANT", lock="NONE"),
@@ -178,13 +187,18 @@ CONTRACT_WITHOUT_BREAK = {"truncate": "TRUNCATE loses the old version's data"}
 
 #: ec's lock rules on PostgreSQL and what each claims.
 PG_REWRITE_RULES = {"EC207", "EC208"}
-PG_SCAN_RULES = {"EC201", "EC204", "EC206", "EC209"}
+PG_SCAN_RULES = {"EC201", "EC204", "EC205", "EC206", "EC209"}
 #: EC210: rewrites (VACUUM FULL, CLUSTER, SET LOGGED/UNLOGGED) or rebuilds every index (REINDEX).
 PG_LONG_RULES = PG_REWRITE_RULES | PG_SCAN_RULES | {"EC210"}
 PG_BLOCK_RULES = {"EC202", "EC211"}
 
+#: Table locks that conflict with the old version's reads or writes (what EC501 is about).
+DML_BLOCKING = {AX, "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE"}
+
 _PG_MODES = {
     "AccessExclusiveLock": AX,
+    "ExclusiveLock": "EXCLUSIVE",
+    "RowExclusiveLock": "ROW EXCLUSIVE",
     "ShareUpdateExclusiveLock": SUE,
     "ShareLock": "SHARE",
     "ShareRowExclusiveLock": "SHARE ROW EXCLUSIVE",
@@ -212,7 +226,8 @@ def ec_verdict(tmp_path: Path, dialect: str, seed: str, case: Case) -> tuple[str
     schema = tmp_path / "schema.sql"
     schema.write_text(f"{seed};\n{case.setup};\n", encoding="utf-8")
     migration = tmp_path / "migration.sql"
-    migration.write_text(f"{case.session};\n{case.sql};\n" if case.session else f"{case.sql};\n", encoding="utf-8")
+    body = f"{case.session};\n{case.sql};\n" if case.session else f"{case.sql};\n"
+    migration.write_text(f"BEGIN;\n{body}COMMIT;\n" if case.one_transaction else body, encoding="utf-8")
     settings = settings_from_mapping({"dialect": dialect, "select": ["ALL"]})
     report = lint([migration], settings=settings, schema=schema, use_cache=False)
     phase = report.revisions[0].phase if report.revisions else "empty"
@@ -258,8 +273,10 @@ def test_postgres_statement(postgres_url: URL, tmp_path: Path, case: Case) -> No
         assert long_claims, f"{case.kind}: measured a rewrite/scan that blocks writes; ec claims none: {messages}"
     if codes & PG_BLOCK_RULES:
         assert expected.blocked, (case.kind, messages)
-    # The lock-queue claim (EC501) only where the statement's lock makes the old version wait.
-    assert ("EC501" in codes) == bool(expected.blocked), (case.kind, messages)
+    if "EC212" in codes:
+        assert "update" in expected.blocked, (case.kind, messages)
+    # The lock-queue claim (EC501) exactly where the statement's table lock makes the old version wait.
+    assert ("EC501" in codes) == (expected.lock in DML_BLOCKING), (case.kind, messages)
 
 
 @pytest.mark.mysql
@@ -271,17 +288,24 @@ def test_mariadb_statement(mysql_url: URL, tmp_path: Path, case: Case) -> None:
     got = Outcome(algorithm=measured.algorithm, lock=measured.lock or "-", breaks=measured.breaks, error=measured.error)
     expected = MARIADB_EXPECTED[case.kind]
     expected_got = Outcome(
-        algorithm=expected.algorithm, lock=expected.lock if expected.algorithm else "-", breaks=expected.breaks
+        algorithm=expected.algorithm,
+        lock=expected.lock if expected.algorithm else "-",
+        breaks=expected.breaks,
+        error=expected.error,
     )
     assert got == expected_got, f"{case.kind}: the server did {got}, docs/reference/measured.md says {expected}"
 
     phase, codes, messages = ec_verdict(tmp_path, "mariadb", MARIADB_SEED, case)
     assert "EC001" not in codes, f"ec does not understand {case.sql}: {messages}"
+    if expected.error:
+        assert codes - {"EC501"}, f"{case.kind} fails on a table with rows; ec says nothing"
+        return
     contract = phase == "contract"
     assert contract == bool(expected.breaks or case.kind in CONTRACT_WITHOUT_BREAK), (case.kind, phase, messages)
-    # EC401: a table copy, or a rebuild that blocks writes (LOCK=SHARED) - exactly then.
+    # EC401 (EC403 for an expression default): a table copy, or a rebuild that blocks writes
+    # (LOCK=SHARED) - exactly then.
     blocks_writes = expected.algorithm == "COPY" or expected.lock in ("SHARED", "EXCLUSIVE")
-    assert ("EC401" in codes) == blocks_writes, (case.kind, messages)
+    assert bool(codes & {"EC401", "EC403"}) == blocks_writes, (case.kind, messages)
     # Every statement here waits for the table's metadata lock (see the queue test).
     assert "EC501" in codes, (case.kind, messages)
 
@@ -540,6 +564,8 @@ def pg_row(case: Case, outcome: Outcome) -> str:
 
 
 def mariadb_row(case: Case, outcome: Outcome) -> str:
+    if outcome.error:
+        return f"| {case.kind} | `{case.sql}` | fails on a table with rows: {outcome.error} | | |"
     algorithm, lock = (outcome.algorithm, outcome.lock) if outcome.algorithm else ("-", "-")
     return f"| {case.kind} | `{case.sql}` | {algorithm} | {lock} | {_who(outcome.breaks)} |"
 
