@@ -353,6 +353,31 @@ def test_mariadb_metadata_lock_queue(mysql_url: URL) -> None:
 
 
 @pytest.mark.mysql
+def test_mariadb_sql_mode_decides_what_old_inserts_do(mysql_url: URL) -> None:
+    """The claim behind EC107/EC111's MySQL messages: an INSERT that leaves out a NOT NULL column
+    without default fails under a strict sql_mode, and silently stores the implicit default
+    (0 here) under a non-strict one."""
+    args = _mariadb_args(mysql_url)
+    outcomes = {}
+    for mode in ("STRICT_TRANS_TABLES", ""):
+        conn = pymysql.connect(**args, autocommit=True)  # type: ignore[arg-type]
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION sql_mode = %s", (mode,))
+            cur.execute("DROP TABLE IF EXISTS s")
+            cur.execute("CREATE TABLE s (id int PRIMARY KEY, f int NOT NULL DEFAULT 7) ENGINE=InnoDB")
+            cur.execute("INSERT INTO s VALUES (1, 1)")
+            cur.execute("ALTER TABLE s ADD COLUMN e int NOT NULL, ALTER COLUMN f DROP DEFAULT")
+            try:
+                cur.execute("INSERT INTO s (id) VALUES (2)")
+                cur.execute("SELECT e, f FROM s WHERE id = 2")
+                outcomes[mode or "not strict"] = cur.fetchone()
+            except pymysql.err.OperationalError as error:
+                outcomes[mode or "not strict"] = error.args[0]
+        conn.close()
+    assert outcomes == {"STRICT_TRANS_TABLES": 1364, "not strict": (0, 0)}  # 1364: no default value
+
+
+@pytest.mark.mysql
 def test_mariadb_optimize_rebuilds_with_writes_going_on(mysql_url: URL) -> None:
     """OPTIMIZE TABLE on InnoDB: the server says it recreates the table (ALTER TABLE ... FORCE),
     and an INSERT from another session goes through while it runs; the same rebuild forced to
@@ -538,9 +563,12 @@ wait (measured: the ALTER gives up with error 1205 after it).
 `OPTIMIZE TABLE` on InnoDB is carried out as `ALTER TABLE ... FORCE` (the server says "doing recreate +
 analyze instead"), and an INSERT from another session goes through while it runs, where the same rebuild
 forced to `ALGORITHM=COPY` makes it wait (measured: `test_mariadb_optimize_rebuilds_with_writes_going_on`).
-`SET foreign_key_checks = 0` before `ADD FOREIGN KEY` makes it instant (row above). `ENGINE=Aria` on an
-InnoDB table is accepted with `ALGORITHM=INSTANT` only together with `LOCK=SHARED`: the rows are copied
-into the other engine while writes wait.
+`SET foreign_key_checks = 0` before `ADD FOREIGN KEY` makes it instant (row above). The v1 statements run
+with a strict `sql_mode` (MariaDB's default); under a non-strict one an INSERT that leaves out a NOT NULL
+column without default does not fail but silently stores the implicit default (measured:
+`test_mariadb_sql_mode_decides_what_old_inserts_do`), which EC107 and EC111 say when `--url` shows it.
+`ENGINE=Aria` on an InnoDB table is accepted with `ALGORITHM=INSTANT` only together with `LOCK=SHARED`:
+the rows are copied into the other engine while writes wait.
 """
 
 

@@ -321,3 +321,28 @@ def test_the_model_follows_enum_labels_and_check_validation() -> None:
     for change in parse_sql("ALTER TABLE t VALIDATE CONSTRAINT later; DROP TYPE mood", Target.default("postgresql")):
         model.apply(change)
     assert table.proves_not_null("id") and model.enum_labels(parse_type("mood")) is None
+
+
+@pytest.mark.mysql
+def test_the_catalog_tells_the_sql_mode_and_the_rules_say_what_it_means(
+    mysql_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from expandcontract.schema import sources
+
+    live = mysql_url.render_as_string(hide_password=False)
+    _seed(live, "mariadb")
+    model, _ = sources.from_catalog(live)
+    assert model.sql_mode is not None and "STRICT_TRANS_TABLES" in model.sql_mode  # MariaDB 10.11's default
+    migration = tmp_path / "m.sql"
+    migration.write_text("ALTER TABLE accounts ADD COLUMN tenant INT NOT NULL;\n", encoding="utf-8")
+    strict = lint([migration], url=live, use_cache=False, settings=settings_from_mapping({}))
+    assert [f.message for f in strict.findings if f.code == "EC107"] == [
+        "Column accounts.tenant is NOT NULL without a default: the old color's inserts will fail."
+    ]
+    relaxed = model.copy()
+    relaxed.sql_mode = "NO_ENGINE_SUBSTITUTION"
+    monkeypatch.setattr(sources, "from_catalog", lambda url, timeout=10.0: (relaxed.copy(), _))
+    loose = lint([migration], url=live, use_cache=False, settings=settings_from_mapping({}))
+    messages = [f.message for f in loose.findings if f.code == "EC107"]
+    assert len(messages) == 1 and "(NO_ENGINE_SUBSTITUTION, not strict)" in messages[0], messages
+    assert loose.revisions[0].phase == "contract"

@@ -40,6 +40,10 @@ class AddRequiredColumn(Rule):
     category = "contract"
     phase = "contract"
     fix = "Add the column nullable or with a constant server default; set NOT NULL later, in a contract revision."
+    needs = (
+        "Nothing to report the change; on MySQL/MariaDB the server's `sql_mode` (read with `--url`) says what the "
+        "old color's inserts do: fail (strict, the default) or silently store the implicit default (not strict)."
+    )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
         if not isinstance(change, c.AddColumn) or ctx.is_new_table(change.table):
@@ -47,6 +51,16 @@ class AddRequiredColumn(Rule):
         col = change.column
         generated = col.default is not None or col.identity or col.autoincrement or col.generated_stored
         if not col.nullable and not generated:
-            yield Hit(
-                f"Column {change.table}.{col.name} is NOT NULL without a default: the old color's inserts will fail."
-            )
+            where = f"Column {change.table}.{col.name} is NOT NULL without a default"
+            yield Hit(f"{where}: {_old_inserts(ctx)}")
+
+
+def _old_inserts(ctx: UnitContext) -> str:
+    """What the old color's INSERTs that leave a NOT NULL column without default out do."""
+    if ctx.target.family == "mysql" and ctx.facts.schema.mysql_strict() is False:
+        mode = ctx.facts.schema.sql_mode or "''"
+        return (
+            f"with the server's sql_mode ({mode}, not strict) the old color's inserts that leave it out silently "
+            "store the type's implicit default (0, '') instead of failing."
+        )
+    return "the old color's inserts will fail."

@@ -47,7 +47,9 @@ class DropDefaultOnNotNull(Rule):
     fix = "Keep the default until every color writing without the column is retired; drop it in a contract revision."
     needs = (
         "Whether the column is NOT NULL, and had a default (the revisions before this one, `--schema` or `--url`). "
-        "Without that knowledge nothing is reported: dropping a nullable column's default breaks nothing."
+        "Without that knowledge nothing is reported: dropping a nullable column's default breaks nothing. On "
+        "MySQL/MariaDB, `--url` also reads the server's `sql_mode`: not strict, the old color's inserts do not fail "
+        "but silently store the implicit default, and the finding says so."
     )
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
@@ -55,7 +57,12 @@ class DropDefaultOnNotNull(Rule):
             return
         before = ctx.column_before(change.table, change.column)
         if before is not None and before.nullable is False and before.default is not None and not before.identity:
-            yield Hit(
-                f"Dropping the default of {change.table}.{change.column}, which is NOT NULL, breaks the old color's "
-                "inserts that leave the column out."
-            )
+            if ctx.target.family == "mysql" and ctx.facts.schema.mysql_strict() is False:
+                mode = ctx.facts.schema.sql_mode or "''"
+                effect = (
+                    f"with the server's sql_mode ({mode}, not strict) the old color's inserts that leave the column "
+                    "out silently store the type's implicit default instead."
+                )
+            else:
+                effect = "breaks the old color's inserts that leave the column out."
+            yield Hit(f"Dropping the default of {change.table}.{change.column}, which is NOT NULL, {effect}")

@@ -79,6 +79,16 @@ class SchemaModel:
     dropped: set[str] = field(default_factory=set)
     #: PostgreSQL enum types: name -> labels, in order.
     enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: MySQL/MariaDB global ``sql_mode`` (what the application's sessions get), when a catalog said.
+    sql_mode: str | None = None
+
+    def mysql_strict(self) -> bool | None:
+        """Whether an INSERT that leaves out a NOT NULL column without default fails (strict
+        ``sql_mode``) or stores the type's implicit default with a warning; None: not known."""
+        if self.sql_mode is None:
+            return None
+        modes = {m.strip().upper() for m in self.sql_mode.split(",")}
+        return bool(modes & {"STRICT_TRANS_TABLES", "STRICT_ALL_TABLES"})
 
     def copy(self) -> SchemaModel:
         return copy.deepcopy(self)

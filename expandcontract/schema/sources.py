@@ -232,6 +232,7 @@ def _mysql(conn: Any) -> SchemaModel:
             model.apply(c.AddConstraint(table=table, name=constraint, kind="check", expression=str(clause)))
     except SQLAlchemyError:
         pass
+    model.sql_mode = str(conn.execute(text("SELECT @@GLOBAL.sql_mode")).scalar() or "")
     for table, estimate, size in conn.execute(
         text(
             "SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES "
