@@ -194,3 +194,20 @@ def test_revisions_sharing_a_child_keep_their_own_output(tmp_path: Path) -> None
     report = _lint_json(tmp_path / "proj")
     outputs = {Path(r["file"]).name: r["output"] for r in report["revisions"]}  # type: ignore[attr-defined]
     assert outputs == {f"r{n}_rev.py": f"from r{n}\n" for n in range(6)}
+
+
+def test_jobs_take_the_callers_verdict_and_read_the_file_without_one(tmp_path: Path) -> None:
+    """ec decides which revisions are inert from the text it already read (while the worker
+    warms up); a request without that verdict is judged from its file."""
+    plain = write_revision(tmp_path, "r0", "op.add_column('t', sa.Column('c', sa.Integer))")
+    hostile = write_revision(tmp_path, "r1", "import os")
+    requests = [
+        {"path": str(plain), "inert": False},  # the caller's verdict stands
+        {"path": str(plain)},
+        {"path": str(plain)},
+        {"path": str(hostile)},  # judged from the file: alone
+        {"path": str(plain), "inert": True},
+        {"path": str(plain)},
+    ]
+    # Four inert revisions, one core: two chunks of two.
+    assert _jobs(requests, parallel=1) == [[0], [3], [1, 2], [4, 5]]

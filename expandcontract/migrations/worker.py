@@ -155,7 +155,13 @@ class CaptureWorker:
             "sys_path": [str(p) for p in sys_path] + [p for p in sys.path if p],
             "timeout": self.timeout,
         }
-        requests = [{**shared, "path": str(rev.path)} for rev in revs]
+        from expandcontract.migrations.inert import is_inert
+
+        # Which revisions may share a child is decided here, while the worker may still be
+        # warming up (the worker would do it serially before forking anything).
+        requests = [
+            {**shared, "path": str(rev.path), **({"inert": is_inert(rev.text)} if rev.text else {})} for rev in revs
+        ]
         results: dict[int, CaptureResult] = {}
         for _attempt in (1, 2):
             missing = [i for i in range(len(revs)) if i not in results]
@@ -399,11 +405,13 @@ def _jobs(requests: list[dict[str, Any]], parallel: int) -> list[list[int]]:
     inert: list[int] = []
     alone: list[int] = []
     for index, request in enumerate(requests):
-        try:
-            source = Path(request["path"]).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError, KeyError, TypeError):
-            source = None
-        (inert if source is not None and is_inert(source) else alone).append(index)
+        shareable = request.get("inert")
+        if not isinstance(shareable, bool):
+            try:
+                shareable = is_inert(Path(request["path"]).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, KeyError, TypeError):
+                shareable = False
+        (inert if shareable else alone).append(index)
     size = max(1, min(CHUNK, -(-len(inert) // (2 * parallel))))
     chunks = [inert[i : i + size] for i in range(0, len(inert), size)]
     return [[i] for i in alone] + chunks
