@@ -23,7 +23,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import psycopg
 import pymysql
@@ -83,8 +84,6 @@ class Measured:
     breaks: tuple[str, ...] = ()
     #: The statement itself failed on the seeded table (its error), if it did.
     error: str = ""
-    ms: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
 
 def _pg_connect(dsn: str, schema: str) -> psycopg.Connection:
@@ -93,11 +92,11 @@ def _pg_connect(dsn: str, schema: str) -> psycopg.Connection:
     return conn
 
 
-def _v1_breaks(run: object, dialect: str) -> tuple[str, ...]:
+def _v1_breaks(run: Callable[[str], None]) -> tuple[str, ...]:
     failed = []
     for n, (name, sql) in enumerate(V1.items()):
         try:
-            run(sql.format(id=10_000_000 + n))  # type: ignore[operator]
+            run(sql.format(id=10_000_000 + n))
         except Exception:  # noqa: BLE001 - any refusal is a break
             failed.append(name)
     return tuple(failed)
@@ -130,7 +129,7 @@ def measure_postgres(dsn: str, schema: str, statement: str, *, setup: str = "", 
             with other.transaction():
                 other.execute(sql)
 
-        out.breaks = _v1_breaks(run, "postgresql")
+        out.breaks = _v1_breaks(run)
         return out
     finally:
         ddl.close()
@@ -153,14 +152,12 @@ def _pg_in_transaction(
 ) -> None:
     scans_before = _pg_scans(ddl, oid)
     ddl.execute("BEGIN")
-    started = time.perf_counter()
     try:
         ddl.execute(statement)
     except Exception as error:  # noqa: BLE001
         ddl.execute("ROLLBACK")
         out.error = str(error).splitlines()[0]
         return
-    out.ms = (time.perf_counter() - started) * 1000
     out.scan = _pg_scans(ddl, oid) > scans_before
     modes = ddl.execute("SELECT mode FROM pg_locks WHERE pid = pg_backend_pid() AND relation = %s", [oid]).fetchall()
     out.lock = max((m[0] for m in modes), key=_PG_MODES.index, default="")
@@ -197,15 +194,12 @@ def _pg_outside_transaction(
     pid = ddl.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
     scans_before = _pg_scans(ddl, oid)
     errors: list[str] = []
-    timing: list[float] = []
 
     def run() -> None:
-        started = time.perf_counter()
         try:
             ddl.execute(statement)
         except Exception as error:  # noqa: BLE001
             errors.append(str(error).splitlines()[0])
-        timing.append(time.perf_counter() - started)
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -231,9 +225,7 @@ def _pg_outside_transaction(
         out.error = errors[0]
         return
     out.lock = max(modes, key=_PG_MODES.index, default="")
-    out.ms = timing[0] * 1000 if timing else 0.0
     out.scan = _pg_scans(ddl, oid) > scans_before
-    out.notes.append("observed in its wait phase")
 
 
 _ALGORITHMS = ("INSTANT", "NOCOPY", "INPLACE", "COPY")
@@ -254,7 +246,6 @@ def measure_mariadb(
                 if session:
                     with conn.cursor() as cur:
                         cur.execute(session)
-                started = time.perf_counter()
                 try:
                     with conn.cursor() as cur:
                         cur.execute(statement + clause)
@@ -266,14 +257,13 @@ def measure_mariadb(
                     message = str(error.args[1] if len(error.args) > 1 else error)
                     out.error = re.sub(r"`[^`]+`\.`", "`", message)  # without the (per-test) database
                     return out
-                out.ms = (time.perf_counter() - started) * 1000
                 out.algorithm, out.lock = algorithm, lock
 
                 def run(sql: str, conn: pymysql.connections.Connection = conn) -> None:
                     with conn.cursor() as cur:
                         cur.execute(sql)
 
-                out.breaks = _v1_breaks(run, "mariadb")
+                out.breaks = _v1_breaks(run)
                 return out
             finally:
                 conn.close()
