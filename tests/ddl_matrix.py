@@ -387,6 +387,14 @@ PG_CASES = [
     Case("enable row level security", "ALTER TABLE t ENABLE ROW LEVEL SECURITY"),
     Case("cluster on", "ALTER TABLE t CLUSTER ON t_pkey"),
     Case("owner to", "ALTER TABLE t OWNER TO postgres"),
+    Case(
+        "drop expression",
+        "ALTER TABLE t ALTER COLUMN g DROP EXPRESSION",
+        setup="ALTER TABLE t ADD COLUMN g integer GENERATED ALWAYS AS (a * 2) STORED",
+    ),
+    Case("inherit", "ALTER TABLE t INHERIT p2", setup="CREATE TABLE p2 (id bigint, a integer NOT NULL)"),
+    # heap is the only table access method a stock server has: measured as the no-op it is.
+    Case("set access method (the same)", "ALTER TABLE t SET ACCESS METHOD heap"),
     Case("set unlogged", "ALTER TABLE t SET UNLOGGED", setup="ALTER TABLE t DROP CONSTRAINT IF EXISTS t_d_fkey"),
     Case("disable trigger", "ALTER TABLE t DISABLE TRIGGER ALL"),
     Case("cluster", "CLUSTER t USING t_pkey"),

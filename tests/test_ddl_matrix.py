@@ -117,6 +117,9 @@ PG_EXPECTED = {
     "enable row level security": Outcome(lock=AX, blocked=ALL),
     "cluster on": Outcome(lock=SUE),
     "owner to": Outcome(lock=AX, blocked=ALL),
+    "drop expression": Outcome(lock=AX, blocked=ALL),
+    "inherit": Outcome(lock=AX, blocked=ALL),
+    "set access method (the same)": Outcome(lock=AX, blocked=ALL),
     "set unlogged": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
     "disable trigger": Outcome(lock="SHARE ROW EXCLUSIVE", blocked=WRITES),
     "cluster": Outcome(rewrite=True, scan=True, lock=AX, blocked=ALL),
@@ -437,6 +440,119 @@ def test_mariadb_optimize_rebuilds_with_writes_going_on(mysql_url: URL) -> None:
     assert outcomes == {"optimize": "insert ran", "copy": "insert waited (1205)"}
 
 
+@pytest.mark.postgres
+def test_postgres_set_tablespace_rewrites(postgres_url: URL, tmp_path: Path) -> None:
+    """SET TABLESPACE to another tablespace copies the table's files (a new relfilenode) under
+    ACCESS EXCLUSIVE: the claim EC210 makes."""
+    import os
+    import pwd
+    import shutil
+    import tempfile
+
+    dsn = _pg_dsn(postgres_url)
+    # A folder of our own the server can reach (pytest's tmp_path is private to root): the
+    # tablespace lives there, owned by the server's user, and goes with the test.
+    try:
+        server = pwd.getpwnam("postgres")
+    except KeyError:
+        server = None
+    if server is None or postgres_url.host not in ("127.0.0.1", "localhost", None) or os.geteuid() != 0:
+        pytest.skip("a tablespace needs a folder on the server's machine that ec can hand to its user")
+    location = tempfile.mkdtemp(prefix="ec-tablespace-")
+    os.chown(location, server.pw_uid, server.pw_gid)
+    name = f"ec_ts_{uuid.uuid4().hex[:8]}"
+    _pg_table_q(dsn, 20_000)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLESPACE {name} LOCATION '{location}'")
+        try:
+            before = conn.execute("SELECT relfilenode FROM pg_class WHERE relname = 'q'").fetchone()
+            conn.execute("BEGIN")
+            conn.execute(f"ALTER TABLE q SET TABLESPACE {name}")
+            mode = conn.execute(
+                "SELECT mode FROM pg_locks WHERE pid = pg_backend_pid() AND relation = 'q'::regclass"
+            ).fetchall()
+            conn.execute("COMMIT")
+            after = conn.execute("SELECT relfilenode FROM pg_class WHERE relname = 'q'").fetchone()
+            assert before != after and ("AccessExclusiveLock",) in mode
+        finally:
+            conn.execute("DROP TABLE IF EXISTS q")
+            conn.execute(f"DROP TABLESPACE IF EXISTS {name}")
+            shutil.rmtree(location, ignore_errors=True)
+    migration = tmp_path / "m.sql"
+    migration.write_text(f"ALTER TABLE q SET TABLESPACE {name};\n", encoding="utf-8")
+    report = lint([migration], settings=settings_from_mapping({"dialect": "postgresql"}), use_cache=False)
+    assert {f.code for f in report.findings} >= {"EC210"}
+
+
+@pytest.mark.postgres
+def test_postgres_partitions(postgres_url: URL, tmp_path: Path) -> None:
+    """ATTACH PARTITION takes SHARE UPDATE EXCLUSIVE on the parent (its reads and writes go on)
+    and ACCESS EXCLUSIVE on the table it attaches, which it reads whole; DETACH PARTITION takes
+    ACCESS EXCLUSIVE on the parent; DETACH ... CONCURRENTLY cannot run in a transaction block."""
+    dsn = _pg_dsn(postgres_url)
+    with psycopg.connect(dsn, autocommit=True) as setup:
+        setup.execute("DROP TABLE IF EXISTS pt, pt2 CASCADE")
+        setup.execute("CREATE TABLE pt (id bigint NOT NULL, a int) PARTITION BY RANGE (id)")
+        setup.execute("CREATE TABLE pt1 PARTITION OF pt FOR VALUES FROM (1) TO (100001)")
+        setup.execute("INSERT INTO pt SELECT g, g FROM generate_series(1, 20000) g")
+        setup.execute("CREATE TABLE pt2 (LIKE pt)")
+        setup.execute("INSERT INTO pt2 SELECT g, g FROM generate_series(100001, 120000) g")
+    ddl = psycopg.connect(dsn, autocommit=True)
+    other = psycopg.connect(dsn, autocommit=True)
+    other.execute("SET lock_timeout = '100ms'")
+
+    def held(table: str) -> set[str]:
+        rows = ddl.execute(
+            "SELECT mode FROM pg_locks WHERE pid = pg_backend_pid() AND relation = %s::regclass", [table]
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    def parent_waits() -> bool:
+        try:
+            other.execute("SELECT count(*) FROM pt WHERE id = 5")
+            return False
+        except psycopg.errors.LockNotAvailable:
+            return True
+
+    ddl.execute("BEGIN")
+    scans = ddl.execute("SELECT pg_stat_get_numscans('pt2'::regclass) + pg_stat_get_xact_numscans('pt2'::regclass)")
+    before = scans.fetchone()[0]  # type: ignore[index]
+    ddl.execute("ALTER TABLE pt ATTACH PARTITION pt2 FOR VALUES FROM (100001) TO (200001)")
+    after = ddl.execute("SELECT pg_stat_get_xact_numscans('pt2'::regclass)").fetchone()[0]  # type: ignore[index]
+    attach = (held("pt"), "AccessExclusiveLock" in held("pt2"), parent_waits())
+    ddl.execute("COMMIT")
+    ddl.execute("BEGIN")
+    ddl.execute("ALTER TABLE pt DETACH PARTITION pt2")
+    detach = (held("pt"), parent_waits())
+    ddl.execute("ROLLBACK")
+    ddl.execute("BEGIN")
+    with pytest.raises(psycopg.errors.ActiveSqlTransaction):
+        ddl.execute("ALTER TABLE pt DETACH PARTITION pt2 CONCURRENTLY")
+    ddl.execute("ROLLBACK")
+    ddl.execute("DROP TABLE IF EXISTS pt, pt2 CASCADE")
+    ddl.close()
+    other.close()
+    assert attach == ({"ShareUpdateExclusiveLock"}, True, False) and after > 0 and before >= 0
+    assert detach == ({"AccessExclusiveLock"}, True)
+    # ec: attaching is no lock-queue hazard for the parent, detaching is; CONCURRENTLY in a
+    # transaction is refused by the server, and by the lint.
+    verdicts = {}
+    for name, sql in (
+        ("attach", "ALTER TABLE pt ATTACH PARTITION pt2 FOR VALUES FROM (100001) TO (200001);"),
+        ("detach", "ALTER TABLE pt DETACH PARTITION pt2;"),
+        ("detach concurrently in a transaction", "BEGIN;\nALTER TABLE pt DETACH PARTITION pt2 CONCURRENTLY;\nCOMMIT;"),
+    ):
+        migration = tmp_path / f"{name.replace(' ', '_')}.sql"
+        migration.write_text(sql + "\n", encoding="utf-8")
+        settings = settings_from_mapping({"dialect": "postgresql", "select": ["ALL"]})
+        verdicts[name] = sorted({f.code for f in lint([migration], settings=settings, use_cache=False).findings})
+    assert verdicts == {
+        "attach": [],
+        "detach": ["EC501", "EC504"],
+        "detach concurrently in a transaction": ["EC203"],
+    }
+
+
 def _pg_table_q(dsn: str, rows: int) -> None:
     with psycopg.connect(dsn, autocommit=True) as setup:
         setup.execute("DROP TABLE IF EXISTS q")
@@ -542,6 +658,11 @@ them in their wait phase). "Waits": the v1 statements another session could not 
 A statement waiting for its lock also makes every later statement that conflicts with that lock wait
 behind it (measured: `test_postgres_lock_queue`, an `ALTER TABLE` queued behind one open transaction that
 read the table blocks a plain `SELECT`) - the claim behind [EC501](../rules/EC501-missing-lock-timeout.md).
+`SET TABLESPACE` to another tablespace rewrites the table under ACCESS EXCLUSIVE (measured:
+`test_postgres_set_tablespace_rewrites`). Partitions (measured: `test_postgres_partitions`): `ATTACH PARTITION`
+takes SHARE UPDATE EXCLUSIVE on the parent - its reads and writes go on - and ACCESS EXCLUSIVE on the table it
+attaches, which it reads whole; `DETACH PARTITION` takes ACCESS EXCLUSIVE on the parent; `DETACH ...
+CONCURRENTLY` cannot run in a transaction block.
 `SET lock_timeout` bounds that wait (the ALTER gives up with `lock_not_available` after the timeout and
 the queue behind it moves), and `SET statement_timeout` cancels a rewrite that runs longer (measured:
 `test_postgres_session_timeouts`).

@@ -8,13 +8,14 @@ from expandcontract.sql import changes as c
 
 
 class TableMaintenance(Rule):
-    """Flags REINDEX (without CONCURRENTLY), VACUUM FULL, CLUSTER and SET LOGGED/UNLOGGED.
+    """Flags REINDEX (without CONCURRENTLY), VACUUM FULL, CLUSTER, SET LOGGED/UNLOGGED, SET TABLESPACE.
 
     ## What it does
     Reports table-wide statements that hold a blocking lock for a whole rebuild or rewrite.
 
     ## Why is this bad?
-    `VACUUM FULL`, `CLUSTER` and `ALTER TABLE ... SET LOGGED/UNLOGGED` rewrite the table under
+    `VACUUM FULL`, `CLUSTER`, `ALTER TABLE ... SET LOGGED/UNLOGGED` and `SET TABLESPACE` (to
+    another tablespace) rewrite the table under
     ACCESS EXCLUSIVE; a plain `REINDEX` blocks writes (and reads that would use the index)
     while it rebuilds (measured: docs/reference/measured.md).
 
@@ -42,7 +43,7 @@ class TableMaintenance(Rule):
     fix = "Use REINDEX CONCURRENTLY in an autocommit block, or pg_repack outside the migration."
 
     def check(self, change: c.Change, ctx: UnitContext) -> Iterator[Hit]:
-        if not isinstance(change, c.Maintenance) or change.kind == "optimize":
+        if not isinstance(change, c.Maintenance) or (change.kind not in _REWRITES and change.kind != "reindex"):
             return
         if change.kind == "reindex" and change.concurrently:
             return
@@ -51,13 +52,17 @@ class TableMaintenance(Rule):
                 "REINDEX without CONCURRENTLY blocks writes (and reads that use the indexes) for the whole rebuild."
             )
             return
-        names = {
-            "vacuum_full": "VACUUM FULL",
-            "cluster": "CLUSTER",
-            "set_logged": "SET LOGGED",
-            "set_unlogged": "SET UNLOGGED",
-        }
         yield Hit(
-            f"{names.get(change.kind, change.kind)} rewrites the table under an ACCESS EXCLUSIVE lock: reads and "
-            "writes wait for the whole rewrite."
+            f"{_REWRITES[change.kind]} rewrites the table under an ACCESS EXCLUSIVE lock: reads and writes wait for "
+            "the whole rewrite."
         )
+
+
+#: Maintenance kinds that rewrite the table (measured: docs/reference/measured.md).
+_REWRITES = {
+    "vacuum_full": "VACUUM FULL",
+    "cluster": "CLUSTER",
+    "set_logged": "SET LOGGED",
+    "set_unlogged": "SET UNLOGGED",
+    "set_tablespace": "SET TABLESPACE",
+}

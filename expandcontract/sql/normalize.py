@@ -127,6 +127,11 @@ def _parse_statement(text: str, target: Target, tokens: tuple[list[Any], str] | 
 def _known_text_forms(text: str, target: Target) -> list[c.Change] | None:
     flat = " ".join(_strip_comments(text).split())
     if target.family == "postgresql":
+        split = _alter_table_actions(flat)
+        if split is not None and any(_known_text_forms(f"{split[0]} {a}", target) is not None for a in split[1]):
+            # Several actions, one of a form read from the text: each action on its own, so that
+            # none of them hides the others.
+            return [change for action in split[1] for change in parse_statement(f"{split[0]} {action}", target)]
         # sqlglot reads this as a *table* rename (ALTER_RENAME_REQUIRES_COLUMN); it is the column
         # rename Alembic renders for alter_column(new_column_name=...).
         m = re.fullmatch(
@@ -146,9 +151,25 @@ def _known_text_forms(text: str, target: Target) -> list[c.Change] | None:
         m = re.fullmatch(rf"DROP TYPE (?:IF EXISTS )?({_IDENT}(?: ?, ?{_IDENT})*)(?: CASCADE| RESTRICT)?", flat, re.I)
         if m:
             return [c.DropType(type_name=unquote(n.strip())) for n in m[1].split(",")]
-        m = re.fullmatch(rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) SET (LOGGED|UNLOGGED)", flat, re.I)
+        m = re.fullmatch(
+            rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) "
+            rf"SET (LOGGED|UNLOGGED|TABLESPACE)(?: {_IDENT}(?: NOWAIT)?)?",
+            flat,
+            re.I,
+        )
         if m:
             return [c.Maintenance(kind=f"set_{m[2].lower()}", table=unquote(m[1]))]
+        m = re.fullmatch(
+            rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) (ATTACH|DETACH) PARTITION {_IDENT}(.*)", flat, re.I
+        )
+        if m:
+            parent, rest = unquote(m[1]), m[3].strip().upper()
+            if m[2].upper() == "ATTACH":
+                # SHARE UPDATE EXCLUSIVE on the parent (measured): its reads and writes go on.
+                return [c.Other(what="attach partition", table=parent)]
+            if rest == "CONCURRENTLY":
+                return [c.Maintenance(kind="detach_partition", table=parent, concurrently=True)]
+            return [c.Other(what="alter table metadata", table=parent)]
         for clauses, what in _PG_TABLE_CATALOG_CHANGES:
             m = re.fullmatch(rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_IDENT}) (?:{clauses})", flat, re.I)
             if m:
@@ -177,13 +198,14 @@ def _known_text_forms(text: str, target: Target) -> list[c.Change] | None:
 #: version waits for it.
 _PG_TABLE_CATALOG_CHANGES = [
     (
-        r"ALTER (?:COLUMN )?\S+ (?:SET STATISTICS|SET \(|RESET \().*|CLUSTER ON .*|SET WITHOUT CLUSTER|"
+        r"ALTER (?:COLUMN )?\S+ (?:SET STATISTICS -?\d+|(?:SET|RESET) \([^)]*\))|CLUSTER ON \S+|SET WITHOUT CLUSTER|"
         r"SET \((?:\s*(?:fillfactor|autovacuum_\w+|toast\.\w+|parallel_workers|log_autovacuum_min_duration|"
         r"vacuum_\w+)\s*=\s*[^,)]+,?)+\)|RESET \([^)]*\)",
         "alter table settings",
     ),
     (
-        rf"(?:ENABLE|DISABLE|FORCE|NO FORCE) ROW LEVEL SECURITY|"
+        rf"(?:ENABLE|DISABLE|FORCE|NO FORCE) ROW LEVEL SECURITY|(?:NO )?INHERIT {_IDENT}|"
+        rf"ALTER (?:COLUMN )?\S+ DROP EXPRESSION(?: IF EXISTS)?|"
         rf"ALTER CONSTRAINT {_IDENT}(?: (?:NOT )?DEFERRABLE| INITIALLY (?:DEFERRED|IMMEDIATE))+",
         "alter table metadata",
     ),
@@ -194,8 +216,38 @@ def _strip_comments(text: str) -> str:
     return re.sub(r"--[^\n]*|/\*.*?\*/", " ", text, flags=re.S)
 
 
+def _alter_table_actions(flat: str) -> tuple[str, list[str]] | None:
+    """``ALTER TABLE t a1, a2`` -> ("ALTER TABLE t", ["a1", "a2"]); None for one action or
+    another statement. Commas inside parentheses or quotes do not separate actions."""
+    m = re.match(rf"(ALTER TABLE (?:IF EXISTS )?(?:ONLY )?{_IDENT}) ", flat, re.I)
+    if not m:
+        return None
+    actions, depth, quote, start = [], 0, "", m.end()
+    rest = flat[start:]
+    begin = 0
+    for i, char in enumerate(rest):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            actions.append(rest[begin:i].strip())
+            begin = i + 1
+    actions.append(rest[begin:].strip())
+    return (m[1], actions) if len(actions) > 1 and all(actions) else None
+
+
 def _command(tree: exp.Command, text: str, target: Target) -> list[c.Change]:
     flat = " ".join(_strip_comments(text).split())
+    split = _alter_table_actions(flat) if target.family == "postgresql" else None
+    if split is not None:
+        # A list of actions sqlglot cannot read as a whole: read each one (a pattern below would
+        # take the first action for the whole statement).
+        return [change for action in split[1] for change in parse_statement(f"{split[0]} {action}", target)]
     for pattern, build in _COMMAND_FORMS[target.family]:
         m = re.fullmatch(pattern, flat, re.I | re.S)
         if m:
