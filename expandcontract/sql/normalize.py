@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from expandcontract.dialects import Target
 from expandcontract.sql import changes as c
 from expandcontract.sql.split import split_statements
-from expandcontract.sql.types import SqlType, parse_type
+from expandcontract.sql.types import SqlType, parse_type, split_top_level
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -222,22 +222,7 @@ def _alter_table_actions(flat: str) -> tuple[str, list[str]] | None:
     m = re.match(rf"(ALTER TABLE (?:IF EXISTS )?(?:ONLY )?{_IDENT}) ", flat, re.I)
     if not m:
         return None
-    actions, depth, quote, start = [], 0, "", m.end()
-    rest = flat[start:]
-    begin = 0
-    for i, char in enumerate(rest):
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "," and depth == 0:
-            actions.append(rest[begin:i].strip())
-            begin = i + 1
-    actions.append(rest[begin:].strip())
+    actions = split_top_level(flat[m.end() :])
     return (m[1], actions) if len(actions) > 1 and all(actions) else None
 
 

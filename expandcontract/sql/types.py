@@ -85,6 +85,12 @@ def parse_type(text: str) -> SqlType:
 
 
 def _split_args(text: str) -> list[str]:
+    return [p for p in split_top_level(text) if p]
+
+
+def split_top_level(text: str) -> list[str]:
+    """``a, f(b, c), 'd,e'`` -> ``["a", "f(b, c)", "'d,e'"]``: split at the commas outside
+    parentheses and quotes, each part stripped (empty parts kept)."""
     parts: list[str] = []
     depth = 0
     quote: str | None = None
@@ -106,9 +112,8 @@ def _split_args(text: str) -> list[str]:
             current = []
             continue
         current.append(char)
-    if current:
-        parts.append("".join(current).strip())
-    return [p for p in parts if p]
+    parts.append("".join(current).strip())
+    return parts
 
 
 def _longer_or_unbounded(old: SqlType, new: SqlType) -> bool:
